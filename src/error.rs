@@ -1,0 +1,130 @@
+//! The crate's error type: invalid hyperparameters and failed outputs.
+//!
+//! Shape mismatches are caller bugs and panic (see the crate docs); this enum is
+//! for values a user chooses (a state size, a step Δ, a spectral radius) and for
+//! files the crate writes.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// What went wrong, and what is allowed instead.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// A hyperparameter outside the range the model allows.
+    InvalidParameter {
+        /// The parameter's name as in the constructor (`n`, `dt`, ...).
+        name: &'static str,
+        /// The value that was given, printed.
+        value: String,
+        /// What is allowed, in words (`a whole number ≥ 1`).
+        allowed: &'static str,
+    },
+    /// A matrix or vector that should be finite holds a NaN or an infinity.
+    NonFinite {
+        /// Which argument holds the non-finite entry.
+        what: &'static str,
+    },
+    /// Writing a figure or another output file failed.
+    Output {
+        /// The file that could not be written.
+        path: PathBuf,
+        /// Why, as the backend said it.
+        reason: String,
+    },
+}
+
+/// The crate's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidParameter {
+                name,
+                value,
+                allowed,
+            } => {
+                write!(f, "invalid {name} = {value}: {name} must be {allowed}")
+            }
+            Error::NonFinite { what } => {
+                write!(
+                    f,
+                    "{what} has a NaN or infinite entry: all entries must be finite"
+                )
+            }
+            Error::Output { path, reason } => {
+                write!(f, "cannot write {}: {reason}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    /// An [`Error::InvalidParameter`] for `name = value`.
+    pub fn invalid(
+        name: &'static str,
+        value: impl fmt::Display,
+        allowed: &'static str,
+    ) -> Self {
+        Error::InvalidParameter {
+            name,
+            value: value.to_string(),
+            allowed,
+        }
+    }
+}
+
+/// Rejects a size of zero: `Ok(size)` when `size ≥ 1`.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] when `size == 0`.
+pub fn check_size(name: &'static str, size: usize) -> Result<usize> {
+    if size == 0 {
+        return Err(Error::invalid(name, size, "a whole number ≥ 1"));
+    }
+    Ok(size)
+}
+
+/// Rejects a value that is not finite and strictly positive.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] when `value ≤ 0`, NaN or infinite.
+pub fn check_positive(name: &'static str, value: f64) -> Result<f64> {
+    if !(value.is_finite() && value > 0.0) {
+        return Err(Error::invalid(name, value, "finite and > 0"));
+    }
+    Ok(value)
+}
+
+/// Rejects a slice of values with a NaN or infinite entry.
+///
+/// # Errors
+/// [`Error::NonFinite`] naming `what`.
+pub fn check_finite<'a>(
+    what: &'static str,
+    values: impl IntoIterator<Item = &'a f64>,
+) -> Result<()> {
+    if values.into_iter().all(|v| v.is_finite()) {
+        Ok(())
+    } else {
+        Err(Error::NonFinite { what })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_what_is_allowed() {
+        let e = check_positive("dt", -1.0).unwrap_err();
+        assert_eq!(e.to_string(), "invalid dt = -1: dt must be finite and > 0");
+        let e = check_size("n", 0).unwrap_err();
+        assert!(e.to_string().contains("a whole number ≥ 1"));
+        assert!(check_positive("dt", f64::NAN).is_err());
+        assert!(check_finite("A", &[1.0, f64::INFINITY]).is_err());
+        assert!(check_finite("A", &[1.0, 2.0]).is_ok());
+    }
+}

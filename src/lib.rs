@@ -1,0 +1,57 @@
+//! # ssm-lineage
+//!
+//! A reading implementation of the line of sequence models that runs from the
+//! vanilla RNN to Mamba-2. Each module is one chapter of the book (built from
+//! `chapters/` by `cargo xtask book`), and the book includes this crate's code
+//! by anchor, so what you read there is what runs here.
+//!
+//! ## The lineage
+//!
+//! | module | chapter | paper | the step it teaches |
+//! |---|---|---|---|
+//! | [`attention`] | 0 Introduction | Vaswani et al. 2017 | attention costs $O(L^2)$ |
+//! | [`rnn`] | 1 The vanilla RNN | Elman 1990 | $O(L)$, but gradients vanish and the past is compressed badly |
+//! | `lssl` (planned) | 2 Linear state spaces | LSSL, Gu et al. 2021 | recurrent and convolutional views of one linear system |
+//! | `hippo` (planned) | 3 HiPPO | Gu et al. 2020 | which linear dynamics remember best |
+//! | `s4` (planned) | 4 S4 | Gu et al. 2022 | a structured kernel that is cheap and stable |
+//! | `s4d` (planned) | 5 S4D | Gu et al. 2022 | diagonal state spaces are enough |
+//! | `scan` (planned) | 6 Parallel scans | Blelloch 1990; S5 | linear recurrences in parallel |
+//! | `mamba` (planned) | 7 Mamba | Gu & Dao 2023 | input-dependent (selective) dynamics |
+//! | `ssd` (planned) | 8 Mamba-2 | Dao & Gu 2024 | the scan is a masked attention matrix |
+//!
+//! [`support`] holds the plumbing (FFT convolution, figure style, seeded
+//! randomness); [`traits`] holds the two views every model is compared in.
+//!
+//! ## Conventions
+//!
+//! - Sequences are `DMatrix<f64>` of shape `(len, channels)`: nalgebra is
+//!   column-major, so each channel's time series is contiguous.
+//! - Names mirror the papers' symbols: `a`, `b`, `c`, `d`, `a_bar`, `b_bar`,
+//!   `dt` (Δ), `u` (input), `x` (state; chapter 1 says `h` as the RNN papers
+//!   do), `y` (output), `n` (state size), `len` (sequence length $L$).
+//! - Every numerical function's documentation names the equation it implements
+//!   by its stable book label, e.g. `Eq. (R4)`; the labels are listed in the
+//!   [`notation`] page and in each chapter's code map.
+//! - Each fast path sits beside its readable definition (the oracle), and a
+//!   test checks that they agree: [`support::fft::causal_conv_fft`] against
+//!   [`support::fft::causal_conv_direct`], for instance.
+//!
+//! ## Errors
+//!
+//! - A wrong shape is a caller bug: the function panics with a message that
+//!   names the function and both shapes (documented under `# Panics`).
+//! - An invalid hyperparameter (a state size of 0, a non-positive step, a
+//!   non-finite weight) is rejected once, by a fallible constructor or a
+//!   `validate` method, with an [`Error`] that says what is allowed.
+//! - Nothing in `src/` unwraps outside tests.
+
+pub mod attention;
+pub mod error;
+pub mod rnn;
+pub mod support;
+pub mod traits;
+
+pub use error::{Error, Result};
+
+#[doc = include_str!("../chapters/notation.md")]
+pub mod notation {}

@@ -1,0 +1,437 @@
+//! The figure style every chapter shares: SVG through `plotters`, no system fonts.
+//!
+//! Figures are drawn on a white card with dark text so that they read the same
+//! in the book's light and dark themes, with the colour-blind-safe Okabe–Ito
+//! palette. Two kinds cover the book: [`LinePlot`] (with optional log axes) and
+//! [`Heatmap`] (dense matrices, downsampled to keep the SVG small).
+
+use std::ops::Range;
+use std::path::Path;
+
+use nalgebra::DMatrix;
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::prelude::*;
+use plotters::style::colors::colormaps::ViridisRGB;
+
+use crate::error::{Error, Result};
+
+/// Width and height of every figure, in SVG pixels.
+pub const SIZE: (u32, u32) = (760, 460);
+
+/// The Okabe–Ito palette (blue, vermillion, green, orange, purple, sky, black).
+pub const PALETTE: [RGBColor; 7] = [
+    RGBColor(0x00, 0x72, 0xB2),
+    RGBColor(0xD5, 0x5E, 0x00),
+    RGBColor(0x00, 0x9E, 0x73),
+    RGBColor(0xE6, 0x9F, 0x00),
+    RGBColor(0xCC, 0x79, 0xA7),
+    RGBColor(0x56, 0xB4, 0xE9),
+    RGBColor(0x00, 0x00, 0x00),
+];
+
+/// The most cells a heatmap draws (about 70 bytes of SVG each, so at most
+/// ≈ 250 KB); a larger matrix is block-averaged down to fit.
+pub const MAX_CELLS: usize = 3600;
+
+/// The most rows a heatmap draws.
+pub const MAX_ROWS: usize = 80;
+
+/// How an axis maps values to positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// Evenly spaced values.
+    Linear,
+    /// Evenly spaced powers of ten; non-positive values are left out.
+    Log,
+}
+
+/// One named curve of a [`LinePlot`].
+#[derive(Debug, Clone)]
+pub struct Series {
+    /// The legend entry.
+    pub name: String,
+    /// The points `(x, y)`, in drawing order.
+    pub points: Vec<(f64, f64)>,
+    /// Drawn dashed (a reference curve such as a bound or a fitted slope).
+    pub dashed: bool,
+}
+
+/// A line chart with a title, labelled axes, a legend and optional log axes.
+#[derive(Debug, Clone)]
+pub struct LinePlot {
+    title: String,
+    x_label: String,
+    y_label: String,
+    x_scale: Scale,
+    y_scale: Scale,
+    series: Vec<Series>,
+}
+
+impl LinePlot {
+    /// An empty plot; axis labels should carry units, e.g. `"lag t − s (steps)"`.
+    pub fn new(title: &str, x_label: &str, y_label: &str) -> Self {
+        LinePlot {
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            x_scale: Scale::Linear,
+            y_scale: Scale::Linear,
+            series: Vec::new(),
+        }
+    }
+
+    /// Sets the scale of both axes.
+    pub fn scales(mut self, x: Scale, y: Scale) -> Self {
+        self.x_scale = x;
+        self.y_scale = y;
+        self
+    }
+
+    /// Adds a solid curve.
+    pub fn line(mut self, name: &str, points: Vec<(f64, f64)>) -> Self {
+        self.series.push(Series {
+            name: name.into(),
+            points,
+            dashed: false,
+        });
+        self
+    }
+
+    /// Adds a dashed reference curve.
+    pub fn dashed(mut self, name: &str, points: Vec<(f64, f64)>) -> Self {
+        self.series.push(Series {
+            name: name.into(),
+            points,
+            dashed: true,
+        });
+        self
+    }
+
+    /// Draws the plot into an SVG file, creating its folder if needed.
+    ///
+    /// # Errors
+    /// [`Error::Output`] if the folder or file cannot be written, or the plot
+    /// has no finite point to draw.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let fail = |reason: String| Error::Output {
+            path: path.into(),
+            reason,
+        };
+        let (x, y) = self
+            .ranges()
+            .ok_or_else(|| fail("no finite point to draw".into()))?;
+        let root = canvas(path)?;
+        let drawn = match (self.x_scale, self.y_scale) {
+            (Scale::Linear, Scale::Linear) => self.draw(&root, x, y),
+            (Scale::Linear, Scale::Log) => self.draw(&root, x, y.log_scale()),
+            (Scale::Log, Scale::Linear) => self.draw(&root, x.log_scale(), y),
+            (Scale::Log, Scale::Log) => {
+                self.draw(&root, x.log_scale(), y.log_scale())
+            }
+        };
+        drawn
+            .and_then(|()| root.present().map_err(|e| e.to_string()))
+            .map_err(fail)
+    }
+
+    fn visible(&self, (x, y): (f64, f64)) -> bool {
+        let ok = |v: f64, s: Scale| v.is_finite() && (s == Scale::Linear || v > 0.0);
+        ok(x, self.x_scale) && ok(y, self.y_scale)
+    }
+
+    fn ranges(&self) -> Option<(Range<f64>, Range<f64>)> {
+        let points: Vec<_> = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().copied())
+            .filter(|&p| self.visible(p))
+            .collect();
+        let xs = padded_range(points.iter().map(|p| p.0), self.x_scale)?;
+        let ys = padded_range(points.iter().map(|p| p.1), self.y_scale)?;
+        Some((xs, ys))
+    }
+
+    fn draw<X, Y>(
+        &self,
+        root: &DrawingArea<SVGBackend<'_>, Shift>,
+        x: X,
+        y: Y,
+    ) -> std::result::Result<(), String>
+    where
+        X: AsRangedCoord<Value = f64>,
+        Y: AsRangedCoord<Value = f64>,
+        X::CoordDescType: ValueFormatter<f64>,
+        Y::CoordDescType: ValueFormatter<f64>,
+    {
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .build_cartesian_2d(x, y)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .label_style(("sans-serif", 15))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, s) in self.series.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let style = color.stroke_width(2);
+            let visible = s.points.iter().copied().filter(|&p| self.visible(p));
+            let points: Vec<_> = visible.collect();
+            let legend = move |(x, y): (i32, i32)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            };
+            if s.dashed {
+                let series = DashedLineSeries::new(points, 6, 4, style);
+                chart.draw_series(series).map_err(|e| e.to_string())?
+            } else {
+                chart
+                    .draw_series(LineSeries::new(points, style))
+                    .map_err(|e| e.to_string())?
+            }
+            .label(s.name.clone())
+            .legend(legend);
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A dense matrix drawn as coloured cells (viridis), with a colour bar.
+#[derive(Debug, Clone)]
+pub struct Heatmap {
+    /// The figure title.
+    pub title: String,
+    /// The label of the horizontal axis (the matrix's columns).
+    pub x_label: String,
+    /// The label of the vertical axis (the matrix's rows, first row at the top).
+    pub y_label: String,
+    /// What a colour means, with units.
+    pub value_label: String,
+    /// The values; row `i` is drawn `i` cells from the top.
+    pub data: DMatrix<f64>,
+    /// The axis values spanned by the columns.
+    pub x_range: Range<f64>,
+    /// The axis values spanned by the rows.
+    pub y_range: Range<f64>,
+}
+
+impl Heatmap {
+    /// Draws the heatmap into an SVG file, block-averaging the matrix down to at
+    /// most [`MAX_ROWS`] rows and [`MAX_CELLS`] cells so the file stays small.
+    ///
+    /// # Errors
+    /// [`Error::Output`] if the file cannot be written or the matrix is empty
+    /// or has no finite entry.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let fail = |reason: String| Error::Output {
+            path: path.into(),
+            reason,
+        };
+        let rows = self.data.nrows().min(MAX_ROWS);
+        let data = downsample(&self.data, (rows, MAX_CELLS / rows.max(1)));
+        let finite = data.iter().copied().filter(|v| v.is_finite());
+        let (lo, hi) = finite
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+        if lo > hi {
+            return Err(fail("no finite value to draw".into()));
+        }
+        let hi = if hi > lo { hi } else { lo + 1.0 };
+        let root = canvas(path)?;
+        let (main, bar) = root.split_horizontally(SIZE.0 - 110);
+        self.draw_cells(&main, &data, (lo, hi))
+            .and_then(|()| draw_colorbar(&bar, &self.value_label, (lo, hi)))
+            .and_then(|()| root.present().map_err(|e| e.to_string()))
+            .map_err(fail)
+    }
+
+    fn draw_cells(
+        &self,
+        area: &DrawingArea<SVGBackend<'_>, Shift>,
+        data: &DMatrix<f64>,
+        (lo, hi): (f64, f64),
+    ) -> std::result::Result<(), String> {
+        let (rows, cols) = data.shape();
+        let (x0, x1) = (self.x_range.start, self.x_range.end);
+        let (y0, y1) = (self.y_range.start, self.y_range.end);
+        let mut chart = ChartBuilder::on(area)
+            .caption(&self.title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .build_cartesian_2d(x0..x1, y1..y0)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .label_style(("sans-serif", 15))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let dx = (x1 - x0) / cols as f64;
+        let dy = (y1 - y0) / rows as f64;
+        let cells =
+            (0..rows)
+                .flat_map(|i| (0..cols).map(move |j| (i, j)))
+                .map(|(i, j)| {
+                    let v = data[(i, j)];
+                    let color = if v.is_finite() {
+                        ViridisRGB::get_color_normalized(v, lo, hi)
+                    } else {
+                        RGBColor(255, 255, 255)
+                    };
+                    let a = (x0 + j as f64 * dx, y0 + i as f64 * dy);
+                    let b = (x0 + (j + 1) as f64 * dx, y0 + (i + 1) as f64 * dy);
+                    Rectangle::new([a, b], color.filled())
+                });
+        chart.draw_series(cells).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+fn draw_colorbar(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    label: &str,
+    (lo, hi): (f64, f64),
+) -> std::result::Result<(), String> {
+    let mut chart = ChartBuilder::on(area)
+        .margin_top(46)
+        .margin_bottom(60)
+        .margin_right(8)
+        .y_label_area_size(58)
+        .build_cartesian_2d(0.0..1.0, lo..hi)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_desc(label)
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let steps = 64;
+    let bands = (0..steps).map(|k| {
+        let a = lo + (hi - lo) * k as f64 / steps as f64;
+        let b = lo + (hi - lo) * (k + 1) as f64 / steps as f64;
+        let color = ViridisRGB::get_color_normalized((a + b) / 2.0, lo, hi);
+        Rectangle::new([(0.0, a), (1.0, b)], color.filled())
+    });
+    chart.draw_series(bands).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn canvas(path: &Path) -> Result<DrawingArea<SVGBackend<'_>, Shift>> {
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder).map_err(|e| Error::Output {
+            path: folder.into(),
+            reason: e.to_string(),
+        })?;
+    }
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| Error::Output {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    Ok(root)
+}
+
+fn padded_range(
+    values: impl Iterator<Item = f64>,
+    scale: Scale,
+) -> Option<Range<f64>> {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
+    if lo > hi {
+        return None;
+    }
+    Some(match scale {
+        Scale::Log if hi > lo => lo / 1.5..hi * 1.5,
+        Scale::Log => lo / 2.0..hi * 2.0,
+        Scale::Linear if hi > lo => {
+            let pad = 0.05 * (hi - lo);
+            lo - pad..hi + pad
+        }
+        Scale::Linear => lo - 1.0..hi + 1.0,
+    })
+}
+
+/// Block-averages `data` down to at most `max = (rows, cols)` cells.
+///
+/// # Shapes
+/// `(r, c)` → `(min(r, max.0), min(c, max.1))`.
+pub fn downsample(data: &DMatrix<f64>, max: (usize, usize)) -> DMatrix<f64> {
+    let (rows, cols) = data.shape();
+    let (out_r, out_c) = (rows.min(max.0), cols.min(max.1));
+    DMatrix::from_fn(out_r, out_c, |i, j| {
+        let (r0, r1) = (
+            i * rows / out_r,
+            ((i + 1) * rows / out_r).max(i * rows / out_r + 1),
+        );
+        let (c0, c1) = (
+            j * cols / out_c,
+            ((j + 1) * cols / out_c).max(j * cols / out_c + 1),
+        );
+        let block = data.view((r0, c0), (r1 - r0, c1 - c0));
+        block.sum() / block.len() as f64
+    })
+}
+
+/// Where a chapter's figure lives: `chapters/figures/<chapter>/<name>` in the
+/// crate, which the book shows and git keeps.
+pub fn figure_path(chapter: &str, name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("chapters/figures")
+        .join(chapter)
+        .join(name)
+}
+
+/// The end of every example's `main`: prints a one-line reason on error (no
+/// backtrace) and turns the result into an exit code.
+pub fn exit_code(example: &str, result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{example}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downsample_averages_blocks() {
+        let m = DMatrix::from_fn(4, 4, |i, j| (i * 4 + j) as f64);
+        let d = downsample(&m, (2, 2));
+        assert_eq!(d.shape(), (2, 2));
+        assert_eq!(d[(0, 0)], (0.0 + 1.0 + 4.0 + 5.0) / 4.0);
+        assert_eq!(downsample(&m, (10, 10)), m);
+    }
+
+    #[test]
+    fn a_plot_without_finite_points_is_an_error() {
+        let path = std::env::temp_dir().join("ssm_lineage_empty_plot.svg");
+        let plot = LinePlot::new("t", "x", "y")
+            .scales(Scale::Log, Scale::Log)
+            .line("bad", vec![(0.0, -1.0)]);
+        assert!(plot.save(&path).is_err());
+    }
+}
