@@ -1,0 +1,40 @@
+//! Chapter 0: causal attention is a causal, convex mixing of values, and its
+//! counted cost grows as L².
+
+use proptest::prelude::*;
+use ssm_lineage::attention::{causal_attention, causal_attention_ops};
+
+use crate::cases;
+use crate::strategies::{gaussian, lengths};
+
+/// Softmax weights sum to one up to a few ulps per term.
+const CONVEX_TOL: f64 = 1e-12;
+
+proptest! {
+    #![proptest_config(cases(64))]
+
+    /// Each output row is a weighted average of the value rows at or before it,
+    /// so it lies inside their range, coordinate by coordinate.
+    #[test]
+    fn outputs_are_averages_of_past_values(
+        len in lengths(40), d in 1usize..6, seed in any::<u64>()
+    ) {
+        let q = gaussian(len, d, seed) * 3.0;
+        let k = gaussian(len, d, seed ^ 1) * 3.0;
+        let v = gaussian(len, d, seed ^ 2);
+        let y = causal_attention(&q, &k, &v);
+        for i in 0..len {
+            for j in 0..d {
+                let past = v.view((0, j), (i + 1, 1));
+                prop_assert!(y[(i, j)] <= past.max() + CONVEX_TOL);
+                prop_assert!(y[(i, j)] >= past.min() - CONVEX_TOL);
+            }
+        }
+    }
+}
+
+#[test]
+fn doubling_the_length_quadruples_the_counted_cost() {
+    let ratio = causal_attention_ops(8192, 16) / causal_attention_ops(4096, 16);
+    assert!((ratio - 4.0).abs() < 1e-3, "{ratio}");
+}

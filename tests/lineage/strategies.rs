@@ -1,0 +1,25 @@
+//! Random inputs named after what the papers draw.
+
+use nalgebra::DMatrix;
+use proptest::prelude::*;
+use ssm_lineage::rnn::LinearRnn;
+use ssm_lineage::support::rng::{normal_matrix, seeded};
+
+/// Sequence lengths from 1 to `max`, odd and even alike, including 1 and
+/// non-powers of two.
+pub fn lengths(max: usize) -> impl Strategy<Value = usize> {
+    prop_oneof![Just(1usize), Just(2usize), 1..=max]
+}
+
+/// A random stable linear RNN and its ρ: state size 1..=16, $A = ρQ$ with $Q$
+/// orthogonal, so $\lVert A \rVert = ρ ∈ [0, 0.99]$ and the kernel decays like ρ^t.
+pub fn stable_linear_rnn() -> impl Strategy<Value = (LinearRnn, f64)> {
+    (1usize..=16, 0.0..0.99f64, any::<u64>()).prop_map(|(n, rho, seed)| {
+        (LinearRnn::random(n, rho, seed).expect("valid sizes"), rho)
+    })
+}
+
+/// A `(len, channels)` matrix of standard normal entries from a seed.
+pub fn gaussian(len: usize, channels: usize, seed: u64) -> DMatrix<f64> {
+    normal_matrix(&mut seeded(seed), len, channels, 1.0)
+}

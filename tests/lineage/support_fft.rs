@@ -1,0 +1,60 @@
+//! The FFT causal convolution against its definition, and rustfft against the
+//! naive DFT.
+
+use nalgebra::Complex;
+use proptest::prelude::*;
+use ssm_lineage::support::fft::{
+    causal_conv_direct, causal_conv_fft, dft_naive, fft, ifft,
+};
+
+use crate::cases;
+use crate::strategies::{gaussian, lengths};
+
+/// FFT convolution error relative to $\lVert k\rVert_2 \lVert u\rVert_2$: the
+/// FFT's round-off is about $\varepsilon \log_2 n$ per transform (n ≤ 1024 here:
+/// ≈ 1.1e-15 for three transforms); 1e-13 leaves two orders of margin.
+const FFT_CONV_REL_TOL: f64 = 1e-13;
+
+/// DFT error relative to $\lVert x \rVert_1$: the naive O(n²) sum accumulates
+/// about $n\varepsilon$ (n ≤ 200: 2.2e-14); rustfft is far more accurate.
+const DFT_REL_TOL: f64 = 1e-12;
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+proptest! {
+    #![proptest_config(cases(64))]
+
+    #[test]
+    fn fft_convolution_equals_the_direct_sum(
+        len in lengths(300), klen in lengths(300), seed in any::<u64>()
+    ) {
+        let u = gaussian(len, 1, seed);
+        let k = gaussian(klen, 1, seed.wrapping_add(1));
+        let direct = causal_conv_direct(k.as_slice(), u.as_slice());
+        let fast = causal_conv_fft(k.as_slice(), u.as_slice());
+        let bound = FFT_CONV_REL_TOL * norm(k.as_slice()) * norm(u.as_slice());
+        for (a, b) in direct.iter().zip(&fast) {
+            prop_assert!((a - b).abs() <= bound, "{a} vs {b}, bound {bound}");
+        }
+        prop_assert_eq!(fast.len(), len);
+    }
+
+    #[test]
+    fn rustfft_equals_the_naive_dft(len in 0usize..200, seed in any::<u64>()) {
+        let m = gaussian(len, 2, seed);
+        let x: Vec<Complex<f64>> =
+            (0..len).map(|t| Complex::new(m[(t, 0)], m[(t, 1)])).collect();
+        let scale = x.iter().map(|v| v.norm()).sum::<f64>().max(1.0);
+        for (inverse, fast) in [(false, fft(&x)), (true, ifft(&x))] {
+            let slow = dft_naive(&x, inverse);
+            for (a, b) in slow.iter().zip(&fast) {
+                prop_assert!((a - b).norm() <= DFT_REL_TOL * scale, "{a} vs {b}");
+            }
+        }
+        for (a, b) in ifft(&fft(&x)).iter().zip(&x) {
+            prop_assert!((a - b).norm() <= DFT_REL_TOL * scale);
+        }
+    }
+}
