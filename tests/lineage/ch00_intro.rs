@@ -38,3 +38,23 @@ fn doubling_the_length_quadruples_the_counted_cost() {
     let ratio = causal_attention_ops(8192, 16) / causal_attention_ops(4096, 16);
     assert!((ratio - 4.0).abs() < 1e-3, "{ratio}");
 }
+
+/// Multiply-adds of the dense linear recurrence with state size n (the
+/// matrix-vector product, the input term and the readout).
+fn recurrence_ops(len: usize, n: usize) -> f64 {
+    len as f64 * (n * n + 2 * n) as f64
+}
+
+#[test]
+fn exercise_0_1_attention_over_recurrence() {
+    let ratio = causal_attention_ops(4096, 16) / recurrence_ops(4096, 16);
+    assert!((ratio - 234.7).abs() < 0.05, "{ratio}");
+}
+
+#[test]
+fn exercise_0_2_crossover_length() {
+    let first = (1..100)
+        .find(|&len| causal_attention_ops(len, 16) > recurrence_ops(len, 16))
+        .expect("a crossover below 100");
+    assert_eq!(first, 17);
+}

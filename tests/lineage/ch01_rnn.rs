@@ -194,3 +194,9 @@ fn memory_capacity_is_at_most_the_state_size() {
         );
     }
 }
+
+#[test]
+fn exercise_1_2_steps_until_the_gradient_vanishes() {
+    let first = (0..1000).find(|&t| 0.9f64.powi(t) <= 1e-3).expect("found");
+    assert_eq!(first, 66);
+}
