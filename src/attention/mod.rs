@@ -9,7 +9,7 @@ use nalgebra::DMatrix;
 /// Causal (masked) softmax attention of one head.
 ///
 /// Implements Eq. (I1): $y_i = \sum_{j \le i}
-/// \operatorname{softmax}_j\!\big(q_i^\top k_j / \sqrt{d}\big)\, v_j$.
+/// \operatorname{softmax}_j\big(q_i^\top k_j / \sqrt{d}\big)  v_j$.
 ///
 /// Each row's scores are shifted by their maximum before `exp`, so large
 /// scores cannot overflow.

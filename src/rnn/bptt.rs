@@ -7,7 +7,7 @@ use super::elman::ElmanRnn;
 /// The Jacobian of one step with respect to the previous state.
 ///
 /// Implements Eq. (R3): $\frac{\partial h_k}{\partial h_{k-1}} =
-/// \operatorname{diag}(1 - h_k^2)\, W_{hh}$ (since $\tanh' = 1 - \tanh^2$).
+/// \operatorname{diag}(1 - h_k^2)  W_{hh}$ (since $\tanh' = 1 - \tanh^2$).
 ///
 /// # Shapes
 /// `h_k`: `(n,)` → `(n, n)`.
@@ -21,7 +21,7 @@ pub fn step_jacobian(rnn: &ElmanRnn, h_k: &DVector<f64>) -> DMatrix<f64> {
 /// The Jacobian of a later state with respect to an earlier one.
 ///
 /// Implements Eq. (R4): $\frac{\partial h_t}{\partial h_s} = \prod_{k=s+1}^{t}
-/// \operatorname{diag}(1 - h_k^2)\, W_{hh}$, the latest factor on the left.
+/// \operatorname{diag}(1 - h_k^2)  W_{hh}$, the latest factor on the left.
 ///
 /// `hs` holds the states of [`ElmanRnn::hidden_states`] (row `k` is $h_k$);
 /// `s == t` gives the identity.
@@ -65,7 +65,7 @@ pub struct Gradients {
     pub b_y: DVector<f64>,
 }
 
-/// The squared-error loss $\mathcal{L} = \tfrac12 \sum_t \lVert y_t - y^*_t
+/// The squared-error loss $\mathcal{L} = \tfrac12 \sum_t \lVert y_t - y^\star_t
 /// \rVert^2$ of a forward pass from `h0`.
 ///
 /// # Shapes
@@ -94,7 +94,7 @@ pub fn squared_loss(
 
 /// Backpropagation through time for [`squared_loss`].
 ///
-/// Implements Eq. (R10): with $e_t = y_t - y^*_t$, the gradient reaching
+/// Implements Eq. (R10): with $e_t = y_t - y^\star_t$, the gradient reaching
 /// $h_t$ is $g_t = W_{hy}^\top e_t + W_{hh}^\top \delta_{t+1}$ and
 /// $\delta_t = (1 - h_t^2) \odot g_t$; the weight gradients sum
 /// $\delta_t h_{t-1}^\top$, $\delta_t x_t^\top$, $e_t h_t^\top$ over time.

@@ -10,7 +10,7 @@ use rustfft::FftPlanner;
 
 /// The causal convolution by its definition, in O(len²).
 ///
-/// Implements Eq. (R8): $y_t = \sum_{s=0}^{t} k_s\, u_{t-s}$.
+/// Implements Eq. (R8): $y_t = \sum_{s=0}^{t} k_s  u_{t-s}$.
 ///
 /// Taps of `k` beyond `u.len()` cannot reach any output and are ignored; a
 /// shorter `k` is treated as zero-padded.
@@ -105,7 +105,7 @@ fn padded(values: impl Iterator<Item = f64>, size: usize) -> Vec<Complex<f64>> {
 
 /// The forward discrete Fourier transform, by `rustfft`.
 ///
-/// Implements $X_j = \sum_{t} x_t\, e^{-2\pi i jt/n}$ (unnormalised).
+/// Implements $X_j = \sum_{t} x_t  e^{-2\pi i jt/n}$ (unnormalised).
 ///
 /// # Shapes
 /// `(n,)` → `(n,)`; any `n`, including 0 and primes.
@@ -121,7 +121,7 @@ pub fn fft(x: &[Complex<f64>]) -> Vec<Complex<f64>> {
 
 /// The inverse discrete Fourier transform, by `rustfft`, normalised by `1/n`.
 ///
-/// Implements $x_t = \frac{1}{n}\sum_{j} X_j\, e^{+2\pi i jt/n}$.
+/// Implements $x_t = \frac{1}{n}\sum_{j} X_j  e^{+2\pi i jt/n}$.
 ///
 /// # Shapes
 /// `(n,)` → `(n,)`.
@@ -138,7 +138,7 @@ pub fn ifft(x: &[Complex<f64>]) -> Vec<Complex<f64>> {
 
 /// The DFT by its definition, in O(n²): the test oracle of [`fft`] and [`ifft`].
 ///
-/// Implements $X_j = \sum_t x_t\, e^{\mp 2\pi i jt/n}$ (`−` forward, `+` with
+/// Implements $X_j = \sum_t x_t  e^{\mp 2\pi i jt/n}$ (`−` forward, `+` with
 /// `inverse`, which also divides by `n`).
 ///
 /// # Shapes

@@ -1,0 +1,426 @@
+//! The built book, loaded in headless Chromium and checked as a reader sees it.
+//!
+//! For every page, Chromium renders the page (running mdBook's scripts) and
+//! dumps the resulting DOM, while writing a log of every network request. The
+//! check fails if
+//!
+//! - text outside KaTeX's markup, code and scripts still looks like TeX
+//!   (a `$` glued to a formula, or a `\command`): math that did not render;
+//! - the page made any http(s) request, or names a stylesheet, script, image
+//!   or font by an absolute URL: the book must read with no network;
+//! - an `<img>` does not resolve to a non-empty file of the book;
+//! - an internal link does not resolve to a file, or its `#fragment` to an id.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::tools::{Fail, step};
+
+/// Checks every page of the book built in `book`.
+pub fn check(book: &Path) -> Result<(), Fail> {
+    let chromium = find_chromium()?;
+    let mut pages = Vec::new();
+    collect_pages(book, &mut pages);
+    pages.sort();
+    if pages.is_empty() {
+        return Err(Fail(format!(
+            "no pages in {}: run cargo xtask book first",
+            book.display()
+        )));
+    }
+    step(&format!(
+        "browser check: {} pages in headless {}",
+        pages.len(),
+        chromium.display()
+    ));
+    let (problems, [math, images, links]) = check_pages(&chromium, book, &pages)?;
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("  {p}");
+        }
+        return Err(Fail(format!(
+            "browser check: {} problems in the built book (listed above)",
+            problems.len()
+        )));
+    }
+    step(&format!(
+        "browser check passed: {} pages, {math} rendered formulas, {images} images, {links} internal links, no network request",
+        pages.len()
+    ));
+    Ok(())
+}
+
+/// Shows that the check can fail: a page with raw TeX, a stylesheet and an
+/// image from the network, a missing image and two broken links must give
+/// exactly those problems.
+pub fn self_test() -> Result<(), Fail> {
+    let chromium = find_chromium()?;
+    let dir = std::env::temp_dir().join(format!(
+        "ssm-lineage-browser-self-test-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Fail(format!("cannot create {}: {e}", dir.display())))?;
+    let page = dir.join("page.html");
+    let html = concat!(
+        "<html><head><link rel=\"stylesheet\" href=\"https://cdn.example.com/katex.css\"></head><body>",
+        "<p id=\"here\">Rendered <span class=\"katex\"><span>x^2</span></span>, raw $x_t$ here.</p>",
+        "<img src=\"missing.svg\"><img src=\"http://example.com/a.png\">",
+        "<a href=\"#here\">ok</a><a href=\"gone.html\">gone</a><a href=\"#nowhere\">bad</a>",
+        "</body></html>"
+    );
+    std::fs::write(&page, html)
+        .map_err(|e| Fail(format!("cannot write {}: {e}", page.display())))?;
+    let (problems, _) = check_pages(&chromium, &dir, &[page])?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let expected = [
+        "raw TeX outside KaTeX",
+        "fetched from the network: https://cdn.example.com/katex.css",
+        "fetched from the network: http://example.com/a.png",
+        "<link href=\"https://cdn.example.com/katex.css\"> is outside the book",
+        "image missing.svg does not load",
+        "link gone.html leads to no file",
+        "no element with id nowhere",
+    ];
+    let missed: Vec<&str> = expected
+        .iter()
+        .copied()
+        .filter(|e| !problems.iter().any(|p| p.contains(e)))
+        .collect();
+    if missed.is_empty() {
+        step(&format!(
+            "browser check self-test: all {} planted problems caught",
+            expected.len()
+        ));
+        Ok(())
+    } else {
+        Err(Fail(format!(
+            "browser check self-test missed: {}; it found: {problems:?}",
+            missed.join("; ")
+        )))
+    }
+}
+
+type Counts = [usize; 3];
+
+fn check_pages(
+    chromium: &Path,
+    book: &Path,
+    pages: &[PathBuf],
+) -> Result<(Vec<String>, Counts), Fail> {
+    let mut problems = Vec::new();
+    let (mut math, mut images, mut links) = (0, 0, 0);
+    for page in pages {
+        let (dom, requests) = render(chromium, page)?;
+        let name = page
+            .strip_prefix(book)
+            .unwrap_or(page)
+            .display()
+            .to_string();
+        let mut found = |what: String| problems.push(format!("{name}: {what}"));
+        math += dom.matches("class=\"katex\"").count();
+        raw_tex(&dom)
+            .into_iter()
+            .for_each(|t| found(format!("raw TeX outside KaTeX: {t}")));
+        requests
+            .into_iter()
+            .for_each(|u| found(format!("fetched from the network: {u}")));
+        for (tag, attr) in [("link", "href"), ("script", "src"), ("img", "src")] {
+            for url in attributes(&dom, tag, attr)
+                .iter()
+                .filter(|u| is_external(u))
+            {
+                found(format!("<{tag} {attr}=\"{url}\"> is outside the book"));
+            }
+        }
+        for src in attributes(&dom, "img", "src") {
+            images += 1;
+            let file = resolve(page, &src);
+            if !file.as_ref().is_some_and(|f| {
+                f.metadata().is_ok_and(|m| m.is_file() && m.len() > 0)
+            }) {
+                found(format!("image {src} does not load"));
+            }
+        }
+        for href in attributes(&dom, "a", "href") {
+            if is_external(&href)
+                || href.starts_with("mailto:")
+                || href.starts_with("javascript:")
+            {
+                continue;
+            }
+            links += 1;
+            if let Err(e) = link_resolves(page, &dom, &href) {
+                found(e);
+            }
+        }
+    }
+    problems.extend(stylesheet_urls(book));
+    Ok((problems, [math, images, links]))
+}
+
+fn find_chromium() -> Result<PathBuf, Fail> {
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        let found = Command::new(name).arg("--version").output();
+        if found.is_ok_and(|o| o.status.success()) {
+            return Ok(PathBuf::from(name));
+        }
+    }
+    Err(Fail(
+        "chromium not found: install it (Debian: apt-get install -y chromium)"
+            .into(),
+    ))
+}
+
+fn collect_pages(dir: &Path, pages: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.is_dir() {
+            collect_pages(&path, pages);
+        } else if path.extension().is_some_and(|e| e == "html")
+            && path.file_name().is_some_and(|n| n != "404.html")
+        {
+            pages.push(path);
+        }
+    }
+}
+
+/// The rendered DOM of a page and the http(s) URLs it requested.
+fn render(chromium: &Path, page: &Path) -> Result<(String, Vec<String>), Fail> {
+    let profile = std::env::temp_dir()
+        .join(format!("ssm-lineage-chromium-{}", std::process::id()));
+    let netlog = profile.join("netlog.json");
+    let _ = std::fs::remove_dir_all(&profile);
+    std::fs::create_dir_all(&profile)
+        .map_err(|e| Fail(format!("cannot create {}: {e}", profile.display())))?;
+    let output = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            // Requests are logged when they start; resolving no host name means
+            // none of them leaves the machine.
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--log-net-log={}", netlog.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .map_err(|e| Fail(format!("cannot run {}: {e}", chromium.display())))?;
+    if !output.status.success() {
+        return Err(Fail(format!(
+            "chromium failed on {} ({})",
+            page.display(),
+            output.status
+        )));
+    }
+    let log = std::fs::read_to_string(&netlog).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&profile);
+    // Requests the page made carry the page's initiator ("null" for a file://
+    // page); Chromium's own service traffic says "not an origin" and is not
+    // the book's doing.
+    let mut requests: Vec<String> = log
+        .match_indices("\"initiator\":\"")
+        .filter_map(|(i, m)| {
+            let rest = &log[i + m.len()..];
+            let initiator = rest.split('"').next()?;
+            // The event's parameters end where its "phase" begins (a `}` may
+            // occur inside their strings).
+            let object = &rest[..rest.find("\"phase\"")?];
+            let (_, url) = object.split_once("\"url\":\"")?;
+            let url = url.split('"').next()?;
+            (initiator != "not an origin" && is_external(url))
+                .then(|| url.to_string())
+        })
+        .collect();
+    requests.sort();
+    requests.dedup();
+    Ok((
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        requests,
+    ))
+}
+
+fn is_external(url: &str) -> bool {
+    url.starts_with("http://")
+        || url.starts_with("https://")
+        || url.starts_with("//")
+}
+
+/// The values of `attr` on every `<tag …>` of the page.
+fn attributes(html: &str, tag: &str, attr: &str) -> Vec<String> {
+    let open = format!("<{tag} ");
+    let key = format!(" {attr}=\"");
+    html.match_indices(&open)
+        .filter_map(|(i, _)| {
+            let element = &html[i..i + html[i..].find('>')?];
+            let start = element.find(&key)? + key.len();
+            let value = &element[start..start + element[start..].find('"')?];
+            Some(value.replace("&amp;", "&"))
+        })
+        .collect()
+}
+
+/// Removes every element opened by `start` (e.g. `<span class="katex`), with
+/// its nested elements of the same tag.
+fn without_elements(html: &str, start: &str, tag: &str) -> String {
+    let (open, close) = (format!("<{tag}"), format!("</{tag}>"));
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(i) = rest.find(start) {
+        out.push_str(&rest[..i]);
+        let mut depth = 0usize;
+        let mut j = i;
+        loop {
+            let next_open = rest[j..].find(&open).map(|k| k + j);
+            let Some(next_close) = rest[j..].find(&close).map(|k| k + j) else {
+                j = rest.len();
+                break;
+            };
+            match next_open {
+                Some(o) if o < next_close => {
+                    depth += 1;
+                    j = o + open.len();
+                }
+                _ => {
+                    depth = depth.saturating_sub(1);
+                    j = next_close + close.len();
+                    if depth == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        rest = &rest[j..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Snippets of visible text that look like unrendered TeX.
+fn raw_tex(dom: &str) -> Vec<String> {
+    let mut text = without_elements(dom, "<span class=\"katex", "span");
+    for tag in ["script", "style", "code", "pre", "head", "title"] {
+        text = without_elements(&text, &format!("<{tag}"), tag);
+    }
+    let mut visible = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            _ if !in_tag => visible.push(c),
+            _ => {}
+        }
+    }
+    let chars: Vec<char> = visible.chars().collect();
+    let mut found = Vec::new();
+    for (i, pair) in chars.windows(2).enumerate() {
+        let tex = (pair[0] == '$' && !pair[1].is_whitespace())
+            || (pair[0] == '\\' && pair[1].is_ascii_alphabetic());
+        if tex {
+            let snippet: String = chars
+                [i.saturating_sub(10)..(i + 30).min(chars.len())]
+                .iter()
+                .collect();
+            found.push(format!("…{}…", snippet.replace('\n', " ")));
+        }
+    }
+    found.truncate(5);
+    found
+}
+
+fn resolve(page: &Path, url: &str) -> Option<PathBuf> {
+    let path = url.split(['#', '?']).next()?;
+    let dir = page.parent()?;
+    let target = if path.is_empty() {
+        page.to_path_buf()
+    } else {
+        dir.join(path)
+    };
+    Some(if target.is_dir() {
+        target.join("index.html")
+    } else {
+        target
+    })
+}
+
+fn link_resolves(page: &Path, dom: &str, href: &str) -> Result<(), String> {
+    let target =
+        resolve(page, href).ok_or_else(|| format!("link {href} is malformed"))?;
+    if !target.is_file() {
+        return Err(format!("link {href} leads to no file"));
+    }
+    let Some((_, fragment)) = href.split_once('#') else {
+        return Ok(());
+    };
+    if fragment.is_empty() {
+        return Ok(());
+    }
+    let html = if target == page {
+        dom.to_string()
+    } else {
+        std::fs::read_to_string(&target).unwrap_or_default()
+    };
+    let has_id = html.contains(&format!("id=\"{fragment}\""))
+        || html.contains(&format!("name=\"{fragment}\""));
+    if has_id {
+        Ok(())
+    } else {
+        Err(format!("link {href}: no element with id {fragment}"))
+    }
+}
+
+/// Every `url(…)` of the book's stylesheets (the KaTeX fonts among them) is
+/// relative and names a file that exists.
+fn stylesheet_urls(book: &Path) -> Vec<String> {
+    let mut sheets = Vec::new();
+    collect_css(book, &mut sheets);
+    let mut problems = Vec::new();
+    for sheet in sheets {
+        let css = std::fs::read_to_string(&sheet).unwrap_or_default();
+        for (i, _) in css.match_indices("url(") {
+            let raw = css[i + 4..]
+                .split(')')
+                .next()
+                .unwrap_or("")
+                .trim_matches(['"', '\'', ' ']);
+            if raw.starts_with("data:") || raw.starts_with('#') {
+                continue;
+            }
+            let name = sheet
+                .strip_prefix(book)
+                .unwrap_or(&sheet)
+                .display()
+                .to_string();
+            if is_external(raw) {
+                problems.push(format!("{name}: url({raw}) is outside the book"));
+            } else if !resolve(&sheet, raw).is_some_and(|f| f.is_file()) {
+                problems.push(format!("{name}: url({raw}) names no file"));
+            }
+        }
+    }
+    problems
+}
+
+fn collect_css(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.is_dir() {
+            collect_css(&path, out);
+        } else if path.extension().is_some_and(|e| e == "css") {
+            out.push(path);
+        }
+    }
+}
