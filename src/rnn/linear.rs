@@ -72,6 +72,17 @@ impl LinearRnn {
     }
 
     /// The state size $n$.
+    ///
+    /// # Example
+    /// ```
+    /// use ssm_lineage::rnn::LinearRnn;
+    /// use ssm_lineage::traits::{Convolutional, Recurrent};
+    /// let rnn = LinearRnn::random(4, 0.9, 0).unwrap();
+    /// let u = nalgebra::DMatrix::from_fn(10, 1, |t, _| (t as f64).cos());
+    /// // The recurrence and the convolution with its kernel agree.
+    /// assert!((rnn.scan(&u) - rnn.convolve(&u)).abs().max() < 1e-12);
+    /// assert_eq!(rnn.n(), 4);
+    /// ```
     pub fn n(&self) -> usize {
         self.a.nrows()
     }

@@ -20,6 +20,13 @@ use rustfft::FftPlanner;
 ///
 /// # References
 /// The definition the FFT route is checked against (Annotated S4, `causal_convolution`).
+///
+/// # Example
+/// ```
+/// use ssm_lineage::support::fft::causal_conv_direct;
+/// // A kernel (1, 1) adds each input to the one before it.
+/// assert_eq!(causal_conv_direct(&[1.0, 1.0], &[1.0, 2.0, 3.0]), vec![1.0, 3.0, 5.0]);
+/// ```
 // ANCHOR: causal_conv_direct
 pub fn causal_conv_direct(k: &[f64], u: &[f64]) -> Vec<f64> {
     (0..u.len())
