@@ -47,6 +47,7 @@
 
 pub mod attention;
 pub mod error;
+pub mod lssl;
 pub mod rnn;
 pub mod support;
 pub mod traits;

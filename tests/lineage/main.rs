@@ -5,6 +5,7 @@
 
 mod ch00_intro;
 mod ch01_rnn;
+mod ch02_lssl;
 mod strategies;
 mod support_fft;
 

@@ -2,6 +2,7 @@
 
 use nalgebra::DMatrix;
 use proptest::prelude::*;
+use ssm_lineage::lssl::Ssm;
 use ssm_lineage::rnn::LinearRnn;
 use ssm_lineage::support::rng::{normal_matrix, seeded};
 
@@ -22,4 +23,16 @@ pub fn stable_linear_rnn() -> impl Strategy<Value = (LinearRnn, f64)> {
 /// A `(len, channels)` matrix of standard normal entries from a seed.
 pub fn gaussian(len: usize, channels: usize, seed: u64) -> DMatrix<f64> {
     normal_matrix(&mut seeded(seed), len, channels, 1.0)
+}
+
+/// A random stable continuous system (`Ssm::random_stable`): state size
+/// 1..=`max_n`, $A + A^\top$ negative definite.
+pub fn stable_ssm(max_n: usize) -> impl Strategy<Value = Ssm> {
+    (1usize..=max_n, any::<u64>())
+        .prop_map(|(n, seed)| Ssm::random_stable(n, seed).expect("valid size"))
+}
+
+/// The papers' step distribution: $\log \Delta \sim U[\log lo, \log hi]$.
+pub fn log_uniform_dt(lo: f64, hi: f64) -> impl Strategy<Value = f64> {
+    (lo.ln()..hi.ln()).prop_map(f64::exp)
 }
