@@ -16,6 +16,9 @@ use plotters::style::colors::colormaps::ViridisRGB;
 
 use crate::error::{Error, Result};
 
+/// A drawing area of an SVG figure.
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+
 /// Width and height of every figure, in SVG pixels.
 pub const SIZE: (u32, u32) = (760, 460);
 
@@ -46,6 +49,17 @@ pub enum Scale {
     Log,
 }
 
+/// How a [`Series`] is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// A solid line.
+    Line,
+    /// A dashed line (a reference curve such as a bound or a fitted slope).
+    Dashed,
+    /// A circle at each point, no line (samples, eigenvalues).
+    Points,
+}
+
 /// One named curve of a [`LinePlot`].
 #[derive(Debug, Clone)]
 pub struct Series {
@@ -53,8 +67,8 @@ pub struct Series {
     pub name: String,
     /// The points `(x, y)`, in drawing order.
     pub points: Vec<(f64, f64)>,
-    /// Drawn dashed (a reference curve such as a bound or a fitted slope).
-    pub dashed: bool,
+    /// How it is drawn.
+    pub mark: Mark,
 }
 
 /// A line chart with a title, labelled axes, a legend and optional log axes.
@@ -65,6 +79,7 @@ pub struct LinePlot {
     y_label: String,
     x_scale: Scale,
     y_scale: Scale,
+    fixed: Option<(Range<f64>, Range<f64>)>,
     series: Vec<Series>,
 }
 
@@ -77,6 +92,7 @@ impl LinePlot {
             y_label: y_label.into(),
             x_scale: Scale::Linear,
             y_scale: Scale::Linear,
+            fixed: None,
             series: Vec::new(),
         }
     }
@@ -88,24 +104,37 @@ impl LinePlot {
         self
     }
 
-    /// Adds a solid curve.
-    pub fn line(mut self, name: &str, points: Vec<(f64, f64)>) -> Self {
-        self.series.push(Series {
-            name: name.into(),
-            points,
-            dashed: false,
-        });
+    /// Fixes the axis ranges instead of fitting them to the data.
+    pub fn ranges(mut self, x: Range<f64>, y: Range<f64>) -> Self {
+        self.fixed = Some((x, y));
         self
     }
 
-    /// Adds a dashed reference curve.
-    pub fn dashed(mut self, name: &str, points: Vec<(f64, f64)>) -> Self {
-        self.series.push(Series {
-            name: name.into(),
-            points,
-            dashed: true,
-        });
+    /// Adds a series drawn as `mark`.
+    pub fn series(
+        mut self,
+        name: &str,
+        points: Vec<(f64, f64)>,
+        mark: Mark,
+    ) -> Self {
+        let name = name.into();
+        self.series.push(Series { name, points, mark });
         self
+    }
+
+    /// Adds a solid curve.
+    pub fn line(self, name: &str, points: Vec<(f64, f64)>) -> Self {
+        self.series(name, points, Mark::Line)
+    }
+
+    /// Adds a dashed reference curve.
+    pub fn dashed(self, name: &str, points: Vec<(f64, f64)>) -> Self {
+        self.series(name, points, Mark::Dashed)
+    }
+
+    /// Adds points drawn as circles.
+    pub fn points(self, name: &str, points: Vec<(f64, f64)>) -> Self {
+        self.series(name, points, Mark::Points)
     }
 
     /// Draws the plot into an SVG file, creating its folder if needed.
@@ -114,25 +143,19 @@ impl LinePlot {
     /// [`Error::Output`] if the folder or file cannot be written, or the plot
     /// has no finite point to draw.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let fail = |reason: String| Error::Output {
-            path: path.into(),
-            reason,
-        };
-        let (x, y) = self
-            .ranges()
-            .ok_or_else(|| fail("no finite point to draw".into()))?;
-        let root = canvas(path)?;
-        let drawn = match (self.x_scale, self.y_scale) {
-            (Scale::Linear, Scale::Linear) => self.draw(&root, x, y),
-            (Scale::Linear, Scale::Log) => self.draw(&root, x, y.log_scale()),
-            (Scale::Log, Scale::Linear) => self.draw(&root, x.log_scale(), y),
+        save_grid(path, std::slice::from_ref(self), 1)
+    }
+
+    fn draw_in(&self, area: &Area<'_>) -> std::result::Result<(), String> {
+        let (x, y) = self.data_ranges().ok_or("no finite point to draw")?;
+        match (self.x_scale, self.y_scale) {
+            (Scale::Linear, Scale::Linear) => self.draw(area, x, y),
+            (Scale::Linear, Scale::Log) => self.draw(area, x, y.log_scale()),
+            (Scale::Log, Scale::Linear) => self.draw(area, x.log_scale(), y),
             (Scale::Log, Scale::Log) => {
-                self.draw(&root, x.log_scale(), y.log_scale())
+                self.draw(area, x.log_scale(), y.log_scale())
             }
-        };
-        drawn
-            .and_then(|()| root.present().map_err(|e| e.to_string()))
-            .map_err(fail)
+        }
     }
 
     fn visible(&self, (x, y): (f64, f64)) -> bool {
@@ -140,21 +163,28 @@ impl LinePlot {
         ok(x, self.x_scale) && ok(y, self.y_scale)
     }
 
-    fn ranges(&self) -> Option<(Range<f64>, Range<f64>)> {
+    fn data_ranges(&self) -> Option<(Range<f64>, Range<f64>)> {
+        if let Some(fixed) = &self.fixed {
+            return Some(fixed.clone());
+        }
         let points: Vec<_> = self
             .series
             .iter()
             .flat_map(|s| s.points.iter().copied())
             .filter(|&p| self.visible(p))
             .collect();
-        let xs = padded_range(points.iter().map(|p| p.0), self.x_scale)?;
-        let ys = padded_range(points.iter().map(|p| p.1), self.y_scale)?;
+        let xs = padded_range(points.iter().map(|p| p.0), self.x_scale, 0.0)?;
+        // The legend is about 19 px a line plus a margin in a plot about 340 px
+        // high: leave it that fraction f of the axis, i.e. f / (1 − f) of the span.
+        let f = ((19 * self.series.len() + 14) as f64 / 340.0).min(0.6);
+        let headroom = f / (1.0 - f);
+        let ys = padded_range(points.iter().map(|p| p.1), self.y_scale, headroom)?;
         Some((xs, ys))
     }
 
     fn draw<X, Y>(
         &self,
-        root: &DrawingArea<SVGBackend<'_>, Shift>,
+        root: &Area<'_>,
         x: X,
         y: Y,
     ) -> std::result::Result<(), String>
@@ -175,6 +205,8 @@ impl LinePlot {
             .configure_mesh()
             .x_desc(&self.x_label)
             .y_desc(&self.y_label)
+            .x_label_formatter(&|v| tick(*v, self.x_scale))
+            .y_label_formatter(&|v| tick(*v, self.y_scale))
             .label_style(("sans-serif", 15))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
@@ -187,16 +219,19 @@ impl LinePlot {
             let legend = move |(x, y): (i32, i32)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             };
-            if s.dashed {
-                let series = DashedLineSeries::new(points, 6, 4, style);
-                chart.draw_series(series).map_err(|e| e.to_string())?
-            } else {
-                chart
-                    .draw_series(LineSeries::new(points, style))
-                    .map_err(|e| e.to_string())?
-            }
-            .label(s.name.clone())
-            .legend(legend);
+            let drawn = match s.mark {
+                Mark::Dashed => {
+                    chart.draw_series(DashedLineSeries::new(points, 6, 4, style))
+                }
+                Mark::Line => chart.draw_series(LineSeries::new(points, style)),
+                Mark::Points => chart.draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 3, color.stroke_width(2))),
+                ),
+            };
+            let drawn = drawn.map_err(|e| e.to_string())?;
+            drawn.label(s.name.clone()).legend(legend);
         }
         chart
             .configure_series_labels()
@@ -251,7 +286,7 @@ impl Heatmap {
             return Err(fail("no finite value to draw".into()));
         }
         let hi = if hi > lo { hi } else { lo + 1.0 };
-        let root = canvas(path)?;
+        let root = canvas(path, SIZE)?;
         let (main, bar) = root.split_horizontally(SIZE.0 - 110);
         self.draw_cells(&main, &data, (lo, hi))
             .and_then(|()| draw_colorbar(&bar, &self.value_label, (lo, hi)))
@@ -261,7 +296,7 @@ impl Heatmap {
 
     fn draw_cells(
         &self,
-        area: &DrawingArea<SVGBackend<'_>, Shift>,
+        area: &Area<'_>,
         data: &DMatrix<f64>,
         (lo, hi): (f64, f64),
     ) -> std::result::Result<(), String> {
@@ -305,7 +340,7 @@ impl Heatmap {
 }
 
 fn draw_colorbar(
-    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    area: &Area<'_>,
     label: &str,
     (lo, hi): (f64, f64),
 ) -> std::result::Result<(), String> {
@@ -335,14 +370,45 @@ fn draw_colorbar(
     Ok(())
 }
 
-fn canvas(path: &Path) -> Result<DrawingArea<SVGBackend<'_>, Shift>> {
+/// Draws several plots side by side in one SVG file, `columns` per row.
+///
+/// # Errors
+/// [`Error::Output`] if the file cannot be written or a plot has no finite
+/// point to draw.
+pub fn save_grid(path: &Path, plots: &[LinePlot], columns: usize) -> Result<()> {
+    let fail = |reason: String| Error::Output {
+        path: path.into(),
+        reason,
+    };
+    let columns = columns.max(1);
+    let rows = plots.len().div_ceil(columns).max(1);
+    let size = if plots.len() == 1 {
+        SIZE
+    } else {
+        (
+            SIZE.0 * columns as u32 * 3 / 4,
+            SIZE.1 * rows as u32 * 3 / 4,
+        )
+    };
+    let root = canvas(path, size)?;
+    let areas = root.split_evenly((rows, columns));
+    for (plot, area) in plots.iter().zip(&areas) {
+        plot.draw_in(area).map_err(fail)?;
+    }
+    root.present().map_err(|e| fail(e.to_string()))
+}
+
+fn canvas(
+    path: &Path,
+    size: (u32, u32),
+) -> Result<DrawingArea<SVGBackend<'_>, Shift>> {
     if let Some(folder) = path.parent() {
         std::fs::create_dir_all(folder).map_err(|e| Error::Output {
             path: folder.into(),
             reason: e.to_string(),
         })?;
     }
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    let root = SVGBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(|e| Error::Output {
         path: path.into(),
         reason: e.to_string(),
@@ -350,9 +416,27 @@ fn canvas(path: &Path) -> Result<DrawingArea<SVGBackend<'_>, Shift>> {
     Ok(root)
 }
 
+/// An axis label: `1e-6` on a log axis, a short decimal (never `-0`) on a
+/// linear one.
+fn tick(v: f64, scale: Scale) -> String {
+    if scale == Scale::Log {
+        return format!("{v:.0e}");
+    }
+    let text = format!("{v:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".into()
+    } else {
+        text.into()
+    }
+}
+
+/// The data's range with a margin, and `headroom` (a fraction of the span)
+/// added on top so that the legend in the upper corner covers no data.
 fn padded_range(
     values: impl Iterator<Item = f64>,
     scale: Scale,
+    headroom: f64,
 ) -> Option<Range<f64>> {
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
         (a.min(v), b.max(v))
@@ -361,11 +445,13 @@ fn padded_range(
         return None;
     }
     Some(match scale {
-        Scale::Log if hi > lo => lo / 1.5..hi * 1.5,
+        Scale::Log if hi > lo => {
+            lo / 1.5..hi * 1.5 * (2.25 * hi / lo).powf(headroom)
+        }
         Scale::Log => lo / 2.0..hi * 2.0,
         Scale::Linear if hi > lo => {
             let pad = 0.05 * (hi - lo);
-            lo - pad..hi + pad
+            lo - pad..hi + pad + headroom * (hi - lo)
         }
         Scale::Linear => lo - 1.0..hi + 1.0,
     })
