@@ -88,11 +88,10 @@ fn slope(points: &[(f64, f64)]) -> f64 {
     if sxx == 0.0 { f64::NAN } else { sxy / sxx }
 }
 
-fn curves(
-    ssm: &Ssm,
-    forced: bool,
-    offset: f64,
-) -> ssm_lineage::Result<Vec<(Rule, Vec<(f64, f64)>)>> {
+/// A rule and its (Δ, error) points.
+type Curve = (Rule, Vec<(f64, f64)>);
+
+fn curves(ssm: &Ssm, forced: bool, offset: f64) -> ssm_lineage::Result<Vec<Curve>> {
     let x0 = if forced {
         DVector::zeros(2)
     } else {

@@ -288,3 +288,23 @@ fn golden_values_from_scipy_cont2discrete() {
     }
     assert_eq!(checked, 4);
 }
+
+/// Exercise 2.2: forward Euler keeps λ = −100 stable while |1 − 100Δ| ≤ 1,
+/// i.e. up to Δ = 0.02.
+#[test]
+fn exercise_2_2_largest_stable_forward_euler_step() {
+    let one = DVector::from_element(1, 1.0);
+    let ssm = Ssm::new(DMatrix::from_element(1, 1, -100.0), one.clone(), one, 0.0)
+        .expect("finite");
+    let radius = |dt: f64| {
+        discretize_forward_euler(&ssm, dt).expect("valid").a_bar[(0, 0)].abs()
+    };
+    assert!(radius(0.0199) < 1.0);
+    assert!(radius(0.0201) > 1.0);
+}
+
+/// Exercise 2.3: z = 0 means Δ = e⁰ = 1 and the gate σ(0) = ½ averages.
+#[test]
+fn exercise_2_3_a_zero_gate_logit_averages() {
+    assert_eq!(gated_update(2.0, 4.0, 0.0), 3.0);
+}
