@@ -47,6 +47,7 @@
 
 pub mod attention;
 pub mod error;
+pub mod hippo;
 pub mod lssl;
 pub mod rnn;
 pub mod support;

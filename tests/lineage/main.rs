@@ -6,6 +6,7 @@
 mod ch00_intro;
 mod ch01_rnn;
 mod ch02_lssl;
+mod ch03_hippo;
 mod strategies;
 mod support_fft;
 
