@@ -137,7 +137,7 @@ impl LegsProjector {
     /// A projector of `n` coefficients, all zero before the first sample.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] for `n == 0`.
+    /// [`crate::Error::InvalidParameter`] for `n == 0`.
     pub fn new(n: usize, rule: LegsRule) -> Result<Self> {
         Ok(LegsProjector {
             transition: legs(n)?,
@@ -150,7 +150,7 @@ impl LegsProjector {
     /// Consumes the next sample $f_t$.
     ///
     /// # Errors
-    /// [`Error::NonFinite`] for a NaN or infinite sample (the state is kept).
+    /// [`crate::Error::NonFinite`] for a NaN or infinite sample (the state is kept).
     pub fn update(&mut self, f: f64) -> Result<()> {
         check_finite("sample f", [f].iter())?;
         self.t += 1;
@@ -165,7 +165,7 @@ impl LegsProjector {
     /// `f`: `(len,)` → `(len, n)`.
     ///
     /// # Errors
-    /// [`Error::NonFinite`] at the first non-finite sample.
+    /// [`crate::Error::NonFinite`] at the first non-finite sample.
     pub fn run(&mut self, f: &[f64]) -> Result<DMatrix<f64>> {
         let mut history = DMatrix::zeros(f.len(), self.c.len()); // (len, n)
         for (k, &v) in f.iter().enumerate() {
@@ -194,8 +194,8 @@ impl LtiProjector {
     /// Discretizes `transition` with step `dt` by `rule`.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] for a step or rule that
-    /// [`crate::lssl::discretize`] rejects.
+    /// [`crate::Error::InvalidParameter`] for a step or rule that
+    /// [`crate::lssl::discretize()`] rejects.
     pub fn new(transition: &Transition, dt: f64, rule: Rule) -> Result<Self> {
         let n = transition.b.len();
         let ssm = Ssm::new(
@@ -215,7 +215,7 @@ impl LtiProjector {
     /// Consumes the next sample: $c_k = \bar A c_{k-1} + \bar B f_k$.
     ///
     /// # Errors
-    /// [`Error::NonFinite`] for a NaN or infinite sample (the state is kept).
+    /// [`crate::Error::NonFinite`] for a NaN or infinite sample (the state is kept).
     pub fn update(&mut self, f: f64) -> Result<()> {
         check_finite("sample f", [f].iter())?;
         self.c = &self.a_bar * &self.c + &self.b_bar * f;
@@ -225,7 +225,7 @@ impl LtiProjector {
     /// Consumes every sample and returns the coefficients after each one.
     ///
     /// # Errors
-    /// [`Error::NonFinite`] at the first non-finite sample.
+    /// [`crate::Error::NonFinite`] at the first non-finite sample.
     pub fn run(&mut self, f: &[f64]) -> Result<DMatrix<f64>> {
         let mut history = DMatrix::zeros(f.len(), self.c.len()); // (len, n)
         for (k, &v) in f.iter().enumerate() {
@@ -246,7 +246,7 @@ impl LtiProjector {
 /// `< 2·points`.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for `points == 0`.
+/// [`crate::Error::InvalidParameter`] for `points == 0`.
 pub fn gauss_legendre(points: usize) -> Result<Vec<(f64, f64)>> {
     check_size("points", points)?;
     let jacobi = DMatrix::from_fn(points, points, |i, j| {
@@ -276,7 +276,7 @@ pub fn gauss_legendre(points: usize) -> Result<Vec<(f64, f64)>> {
 /// $[0, t]$).
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for `n == 0`, `points == 0` or $t \le 0$.
+/// [`crate::Error::InvalidParameter`] for `n == 0`, `points == 0` or $t \le 0$.
 // ANCHOR: legs_projection_quadrature
 pub fn legs_projection_quadrature(
     f: &dyn Fn(f64) -> f64,

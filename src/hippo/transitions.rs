@@ -28,7 +28,7 @@ fn sign(k: usize) -> f64 {
 /// $n \ge k$; $1$ if $n < k\}$, $B_n = \frac{2n+1}{\theta}(-1)^n$.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for `n == 0` or θ not finite and positive.
+/// [`crate::Error::InvalidParameter`] for `n == 0` or θ not finite and positive.
 ///
 /// # References
 /// HiPPO Theorem 1, Eq. (1); hippo-code `transition('lmu', N)` (θ = 1).
@@ -51,7 +51,7 @@ pub fn legt_lmu(n: usize, theta: f64) -> Result<Transition> {
 /// \{1$ if $n \ge k$; $(-1)^{n-k}$ if $n < k\}$, $B_n = \frac{1}{\theta}\sqrt{2n+1}$.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for `n == 0` or θ not finite and positive.
+/// [`crate::Error::InvalidParameter`] for `n == 0` or θ not finite and positive.
 ///
 /// # References
 /// HiPPO App. D.1; hippo-code `transition('legt', N)` (θ = 1). The
@@ -76,7 +76,7 @@ pub fn legt(n: usize, theta: f64) -> Result<Transition> {
 /// $B_n = 1$.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for `n == 0`.
+/// [`crate::Error::InvalidParameter`] for `n == 0`.
 ///
 /// # References
 /// HiPPO Theorem 1, Eq. (2); equal to hippo-code `transition('tlagt', N, beta=1)`.
@@ -94,7 +94,7 @@ pub fn lagt(n: usize) -> Result<Transition> {
 /// ([`lagt_reference_code`]).
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for `n == 0` or β not finite and positive.
+/// [`crate::Error::InvalidParameter`] for `n == 0` or β not finite and positive.
 ///
 /// # References
 /// HiPPO App. D.2 Eq. (24); hippo-code `transition('tlagt')`.
@@ -115,7 +115,7 @@ pub fn lagt_tilted(n: usize, beta: f64) -> Result<Transition> {
 /// It is **not** Theorem 1's LagT (whose diagonal is −1); kept to compare.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for `n == 0`.
+/// [`crate::Error::InvalidParameter`] for `n == 0`.
 pub fn lagt_reference_code(n: usize) -> Result<Transition> {
     check_size("n", n)?;
     let a = DMatrix::from_fn(n, n, |i, k| {
@@ -135,7 +135,7 @@ pub fn lagt_reference_code(n: usize) -> Result<Transition> {
 /// $-(n+1)$ for $n = k$, $0$ for $n < k$; $B_n = \sqrt{2n+1}$.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for `n == 0`.
+/// [`crate::Error::InvalidParameter`] for `n == 0`.
 ///
 /// # References
 /// HiPPO Theorem 2, Eq. (3); S4 Eq. (2); hippo-code `transition('legs', N)`.
@@ -162,7 +162,7 @@ pub fn legs(n: usize) -> Result<Transition> {
 /// $B_0 = 1$, $B_{2k} = \sqrt 2$ for $k \ge 1$, $B_{2k+1} = 0$.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] unless `n` is even and ≥ 2.
+/// [`crate::Error::InvalidParameter`] unless `n` is even and ≥ 2.
 ///
 /// # References
 /// How to Train Your HiPPO; state-spaces/s4 `transition('fout')`.

@@ -26,7 +26,7 @@ impl LsslLayer {
     /// Discretizes `ssms[h]` with step `dts[h]` by `rule`, for every channel.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] for zero channels or a step or rule that
+    /// [`crate::Error::InvalidParameter`] for zero channels or a step or rule that
     /// [`discretize`] rejects.
     ///
     /// # Panics
@@ -50,7 +50,7 @@ impl LsslLayer {
     /// channel and $\log \Delta \sim U[\log 10^{-3}, \log 10^{-1}]$.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] if `channels` or `n` is 0.
+    /// [`crate::Error::InvalidParameter`] if `channels` or `n` is 0.
     pub fn random(channels: usize, n: usize, rule: Rule, seed: u64) -> Result<Self> {
         check_size("channels", channels)?;
         let mut rng = seeded(seed);

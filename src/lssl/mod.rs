@@ -1,7 +1,7 @@
 //! Chapter 2: linear state space layers (LSSL).
 //!
 //! A continuous system $\dot x = Ax + Bu$, $y = Cx + Du$ ([`Ssm`]) becomes a
-//! discrete one ([`DiscreteSsm`]) by a discretization rule ([`discretize`]),
+//! discrete one ([`DiscreteSsm`]) by a discretization rule ([`discretize()`]),
 //! and the discrete system has two views that compute the same outputs: the
 //! recurrence ([`crate::traits::Recurrent`]) and the convolution with the
 //! kernel $\bar K$ ([`crate::traits::Convolutional`]). A third view, the exact
