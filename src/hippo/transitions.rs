@@ -243,8 +243,11 @@ mod tests {
         let eig = a.complex_eigenvalues();
         let mut re: Vec<f64> = eig.iter().map(|l| l.re).collect();
         re.sort_by(f64::total_cmp);
+        // A numerical eigensolver sees them only to about ε·κ(V): the
+        // eigenvectors of LegS are exponentially ill-conditioned (chapter 4),
+        // κ ≈ 1e8 at N = 16, so the computed values err by up to ~1e-8.
         for (i, r) in re.iter().rev().enumerate() {
-            assert!((r + (i + 1) as f64).abs() < 1e-9, "{r}");
+            assert!((r + (i + 1) as f64).abs() < 1e-6, "{r}");
         }
     }
 
