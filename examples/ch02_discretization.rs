@@ -174,7 +174,7 @@ fn run() -> ssm_lineage::Result<()> {
             .save(&figure_path("ch02", file))?;
     }
     println!(
-        "(ZOH on the free response is exact: its error is rounding, about 1e-15 and growing with the number of steps)"
+        "(ZOH on the free response is exact: its error is rounding, below 1e-14, growing slowly with the number of steps)"
     );
     Ok(())
 }

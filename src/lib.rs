@@ -12,7 +12,7 @@
 //! | [`attention`] | 0 Introduction | Vaswani et al. 2017 | attention costs $O(L^2)$ |
 //! | [`rnn`] | 1 The vanilla RNN | Elman 1990 | $O(L)$, but gradients vanish and the past is compressed badly |
 //! | [`lssl`] | 2 Linear state spaces | LSSL, Gu et al. 2021 | recurrent and convolutional views of one linear system |
-//! | `hippo` (planned) | 3 HiPPO | Gu et al. 2020 | which linear dynamics remember best |
+//! | [`hippo`] | 3 HiPPO | Gu et al. 2020 | which linear dynamics remember best |
 //! | `s4` (planned) | 4 S4 | Gu et al. 2022 | a structured kernel that is cheap and stable |
 //! | `s4d` (planned) | 5 S4D | Gu et al. 2022 | diagonal state spaces are enough |
 //! | `scan` (planned) | 6 Parallel scans | Blelloch 1990; S5 | linear recurrences in parallel |

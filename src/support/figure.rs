@@ -356,6 +356,7 @@ fn draw_colorbar(
         .disable_mesh()
         .disable_x_axis()
         .y_desc(label)
+        .y_label_formatter(&|v| tick(*v, Scale::Linear))
         .label_style(("sans-serif", 13))
         .draw()
         .map_err(|e| e.to_string())?;
@@ -420,7 +421,12 @@ fn canvas(
 /// linear one.
 fn tick(v: f64, scale: Scale) -> String {
     if scale == Scale::Log {
-        return format!("{v:.0e}");
+        // Label only the ticks with mantissa 1, 2 or 5; a log axis has many.
+        let label = format!("{v:.0e}");
+        let keep = label.starts_with('1')
+            || label.starts_with('2')
+            || label.starts_with('5');
+        return if keep { label } else { String::new() };
     }
     let text = format!("{v:.3}");
     let text = text.trim_end_matches('0').trim_end_matches('.');

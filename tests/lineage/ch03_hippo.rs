@@ -361,3 +361,37 @@ fn bad_input_is_rejected_with_a_reason() {
     assert!(legt(4, -2.0).is_err());
     let _ = DMatrix::<f64>::zeros(1, 1);
 }
+
+/// Exercise 3.2: the first LegS-LTI state is an exponential moving average:
+/// its impulse response is e^{−s}.
+#[test]
+fn exercise_3_2_the_first_legs_state_is_an_exponential_average() {
+    let t = legs(6).expect("valid");
+    for s in [0.0f64, 0.5, 2.0] {
+        let response = (&t.a * s).exp() * &t.b;
+        assert!((response[0] - (-s).exp()).abs() < 1e-14);
+    }
+}
+
+/// Exercise 3.3: LegT with θ = 1 at Δ = 1e-3 remembers about θ/Δ = 1000
+/// samples: 900 steps after an impulse the state still holds over a tenth of
+/// its initial size, 1100 steps after it about 1 % (the soft window edge).
+#[test]
+fn exercise_3_3_legt_remembers_theta_over_delta_samples() {
+    let mut p =
+        LtiProjector::new(&legt(32, 1.0).expect("valid"), 1e-3, Rule::Bilinear)
+            .expect("valid");
+    p.update(1.0).expect("finite");
+    let initial = p.coefficients().norm();
+    let mut norms = Vec::new();
+    for step in 1..=1100 {
+        p.update(0.0).expect("finite");
+        if step == 900 || step == 1100 {
+            norms.push(p.coefficients().norm());
+        }
+    }
+    assert!(
+        norms[0] > 0.1 * initial && norms[1] < 0.02 * initial,
+        "{initial} {norms:?}"
+    );
+}
