@@ -50,6 +50,7 @@ pub mod error;
 pub mod hippo;
 pub mod lssl;
 pub mod rnn;
+pub mod s4d;
 pub mod support;
 pub mod traits;
 

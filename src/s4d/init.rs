@@ -1,0 +1,92 @@
+//! The diagonal initialisations of the S4D paper, as N/2 complex modes of a
+//! real state of size N (one mode of each conjugate pair).
+
+use std::f64::consts::PI;
+
+use nalgebra::Complex;
+
+use crate::error::{Error, Result};
+
+/// An initialisation of the diagonal $A$.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S4dInit {
+    /// S4D-Lin, Eq. (D1): $-\tfrac12 + i\pi n$ (an approximation of S4-FouT).
+    Lin,
+    /// S4D-Inv, Eq. (D2): $-\tfrac12 + i\frac{N}{\pi}\big(\frac{N}{2n+1} - 1\big)$.
+    Inv,
+    /// S4D-Real, Eq. (D3): $-(n+1)$, the eigenvalues of HiPPO-LegS.
+    Real,
+}
+
+/// Rejects a state size that cannot be split into conjugate pairs.
+pub(crate) fn check_pairs(n: usize) -> Result<usize> {
+    if n < 2 || !n.is_multiple_of(2) {
+        return Err(Error::invalid(
+            "n",
+            n,
+            "even and ≥ 2 (N/2 conjugate pairs of complex modes)",
+        ));
+    }
+    Ok(n / 2)
+}
+
+/// The $N/2$ eigenvalues $\lambda_n$ of an initialisation, for a real state
+/// of size `n` (the conjugates are implied).
+///
+/// Implements Eqs. (D1)–(D3).
+///
+/// # Errors
+/// [`crate::Error::InvalidParameter`] unless `n` is even and ≥ 2.
+///
+/// # References
+/// S4D §4; s4 `dplr.py::dplr` (`init='lin'`, `'inv'`, `'real'`). The Mamba
+/// paper's "−½ + ni" for S4D-Lin drops the π (math.md §10).
+// ANCHOR: s4d_init
+pub fn eigenvalues(init: S4dInit, n: usize) -> Result<Vec<Complex<f64>>> {
+    let modes = check_pairs(n)?;
+    let big_n = n as f64; // the paper's N counts real dimensions
+    Ok((0..modes)
+        .map(|k| {
+            let k = k as f64;
+            match init {
+                S4dInit::Lin => Complex::new(-0.5, PI * k),
+                S4dInit::Inv => {
+                    Complex::new(-0.5, big_n / PI * (big_n / (2.0 * k + 1.0) - 1.0))
+                }
+                S4dInit::Real => Complex::new(-(k + 1.0), 0.0),
+            }
+        })
+        .collect())
+}
+// ANCHOR_END: s4d_init
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_of_the_reference_code() {
+        let lin = eigenvalues(S4dInit::Lin, 16).unwrap();
+        assert_eq!(lin.len(), 8);
+        assert!((lin[3] - Complex::new(-0.5, 3.0 * PI)).norm() < 1e-15);
+        let real = eigenvalues(S4dInit::Real, 6).unwrap();
+        assert_eq!(
+            real.iter().map(|l| l.re).collect::<Vec<_>>(),
+            vec![-1.0, -2.0, -3.0]
+        );
+        // math.md §5.2: N = 64 gives 1283.43, 414.23, 240.39, 165.88, …, 0.32364.
+        let inv = eigenvalues(S4dInit::Inv, 64).unwrap();
+        for (k, want) in [(0, 1283.43), (1, 414.23), (2, 240.39), (3, 165.88)] {
+            assert!((inv[k].im - want).abs() < 0.005, "{k}: {}", inv[k].im);
+        }
+        assert!((inv[31].im - 0.32364).abs() < 5e-6);
+    }
+
+    #[test]
+    fn odd_or_tiny_state_sizes_are_rejected() {
+        for n in [0, 1, 7] {
+            let e = eigenvalues(S4dInit::Lin, n).unwrap_err().to_string();
+            assert!(e.contains("even and ≥ 2"), "{e}");
+        }
+    }
+}

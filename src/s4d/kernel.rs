@@ -1,0 +1,166 @@
+//! The S4D kernel: a Vandermonde product, halved over conjugate pairs.
+
+use nalgebra::{Complex, DMatrix, DVector};
+
+use crate::error::Result;
+use crate::lssl::Rule;
+use crate::lssl::Ssm;
+use crate::lssl::discretize::discretize_diagonal;
+
+/// The kernel of a real diagonal system from one mode of each conjugate pair.
+///
+/// Implements Eq. (D4): $\bar K_\ell = 2\,\mathrm{Re} \sum_{n < N/2} C_n \bar B_n
+/// \bar\lambda_n^{\ell}$, with $\bar\lambda$, $\bar B$ from Eq. (L12).
+///
+/// # Shapes
+/// `lambda`, `b`, `c`: `(N/2,)` → `(len,)`.
+///
+/// # Errors
+/// As [`discretize_diagonal`] (a step that is not finite and positive).
+///
+/// # Panics
+/// If `c` does not have one entry per mode.
+///
+/// # References
+/// S4D §3; s4 `models/s4/s4d.py` (ZOH, `2 * K.real`); annotated S4D
+/// `s4d_kernel_zoh`.
+// ANCHOR: vandermonde_kernel
+pub fn vandermonde_kernel(
+    lambda: &[Complex<f64>],
+    b: &[Complex<f64>],
+    c: &[Complex<f64>],
+    dt: f64,
+    rule: Rule,
+    len: usize,
+) -> Result<Vec<f64>> {
+    assert_eq!(
+        c.len(),
+        lambda.len(),
+        "vandermonde_kernel: c ({},) vs lambda ({},)",
+        c.len(),
+        lambda.len()
+    );
+    let (a_bar, b_bar) = discretize_diagonal(lambda, b, dt, rule)?;
+    let weights: Vec<Complex<f64>> =
+        c.iter().zip(&b_bar).map(|(c, b)| c * b).collect();
+    let mut powers = vec![Complex::new(1.0, 0.0); lambda.len()]; // λ̄_n^ℓ
+    let mut k = Vec::with_capacity(len);
+    for _ in 0..len {
+        let sum: Complex<f64> =
+            weights.iter().zip(&powers).map(|(w, p)| w * p).sum();
+        k.push(2.0 * sum.re);
+        for (p, a) in powers.iter_mut().zip(&a_bar) {
+            *p *= a;
+        }
+    }
+    Ok(k)
+}
+// ANCHOR_END: vandermonde_kernel
+
+/// The fast path of [`vandermonde_kernel`] once discretized: real and
+/// imaginary parts in separate arrays, modes in the inner loop, so the
+/// compiler vectorises the update of all the powers at once.
+///
+/// # Shapes
+/// `a_bar`, `weights` ($C_n \bar B_n$): `(N/2,)` → `(len,)`.
+///
+/// # Panics
+/// If `a_bar` and `weights` differ in length.
+pub fn vandermonde_kernel_fast(
+    a_bar: &[Complex<f64>],
+    weights: &[Complex<f64>],
+    len: usize,
+) -> Vec<f64> {
+    assert_eq!(
+        a_bar.len(),
+        weights.len(),
+        "vandermonde_kernel_fast: a_bar ({},) vs weights ({},)",
+        a_bar.len(),
+        weights.len()
+    );
+    let (ar, ai): (Vec<f64>, Vec<f64>) = a_bar.iter().map(|a| (a.re, a.im)).unzip();
+    // Start from the weights: p_n = w_n λ̄_n^ℓ, and K_ℓ = 2 Σ Re p_n.
+    let (mut pr, mut pi): (Vec<f64>, Vec<f64>) =
+        weights.iter().map(|w| (w.re, w.im)).unzip();
+    let mut k = Vec::with_capacity(len);
+    for _ in 0..len {
+        k.push(2.0 * pr.iter().sum::<f64>());
+        for n in 0..pr.len() {
+            let (r, i) = (pr[n], pi[n]);
+            pr[n] = r * ar[n] - i * ai[n];
+            pi[n] = r * ai[n] + i * ar[n];
+        }
+    }
+    k
+}
+
+/// The same system written with every mode and its conjugate (the full
+/// complex diagonal system of size N): the oracle of the halving. Returns the
+/// complex kernel, whose imaginary part is rounding.
+///
+/// # Errors
+/// As [`discretize_diagonal`].
+pub fn kernel_full_conjugate(
+    lambda: &[Complex<f64>],
+    b: &[Complex<f64>],
+    c: &[Complex<f64>],
+    dt: f64,
+    rule: Rule,
+    len: usize,
+) -> Result<Vec<Complex<f64>>> {
+    let both = |v: &[Complex<f64>]| -> Vec<Complex<f64>> {
+        v.iter()
+            .copied()
+            .chain(v.iter().map(|x| x.conj()))
+            .collect()
+    };
+    let (a_bar, b_bar) = discretize_diagonal(&both(lambda), &both(b), dt, rule)?;
+    let c = both(c);
+    Ok((0..len as i32)
+        .map(|l| {
+            (0..a_bar.len())
+                .map(|n| c[n] * b_bar[n] * a_bar[n].powi(l))
+                .sum()
+        })
+        .collect())
+}
+
+/// A real dense system with the same kernel: each complex mode $\lambda =
+/// \alpha + i\omega$ becomes the rotation block $\begin{bmatrix} \alpha & -\omega \\
+/// \omega & \alpha \end{bmatrix}$ acting on $(\mathrm{Re}\,z, \mathrm{Im}\,z)$, with
+/// $B = (\mathrm{Re}\,b, \mathrm{Im}\,b)$ and $C = (2\,\mathrm{Re}\,c, -2\,\mathrm{Im}\,c)$.
+/// The oracle that ties chapter 5 to chapter 2's dense kernel.
+///
+/// # Errors
+/// [`crate::Error::NonFinite`] for non-finite entries.
+///
+/// # Panics
+/// If the three slices differ in length.
+pub fn real_realization(
+    lambda: &[Complex<f64>],
+    b: &[Complex<f64>],
+    c: &[Complex<f64>],
+) -> Result<Ssm> {
+    assert!(
+        b.len() == lambda.len() && c.len() == lambda.len(),
+        "real_realization: lambda ({},), b ({},), c ({},)",
+        lambda.len(),
+        b.len(),
+        c.len()
+    );
+    let n = 2 * lambda.len();
+    let mut a = DMatrix::zeros(n, n); // (N, N), 2×2 blocks
+    let (mut bv, mut cv) = (DVector::zeros(n), DVector::zeros(n));
+    for (k, l) in lambda.iter().enumerate() {
+        let (p, q) = (2 * k, 2 * k + 1);
+        a[(p, p)] = l.re;
+        a[(q, q)] = l.re;
+        a[(p, q)] = -l.im;
+        a[(q, p)] = l.im;
+        bv[p] = b[k].re;
+        bv[q] = b[k].im;
+        cv[p] = 2.0 * c[k].re;
+        cv[q] = -2.0 * c[k].im;
+    }
+    Ssm::new(a, bv, cv, 0.0)
+}

@@ -1,0 +1,177 @@
+//! The S4D layer: H channels, each a diagonal SSM with its own step Δ.
+
+use nalgebra::{Complex, DMatrix, DVector};
+use rayon::prelude::*;
+
+use super::init::{S4dInit, check_pairs, eigenvalues};
+use super::kernel::vandermonde_kernel_fast;
+use crate::error::{Error, Result, check_positive, check_size};
+use crate::lssl::Rule;
+use crate::lssl::discretize::discretize_diagonal;
+use crate::support::rng::{log_uniform, normal_vector, seeded};
+use crate::traits::{Convolutional, Recurrent};
+
+/// The hyperparameters of an [`S4dLayer`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct S4dConfig {
+    /// Number of channels $H$ (≥ 1).
+    pub channels: usize,
+    /// Real state size $N$ per channel: even, ≥ 2 ($N/2$ complex modes).
+    pub n: usize,
+    /// The initialisation of $A$.
+    pub init: S4dInit,
+    /// The discretization (S4D uses ZOH by default, bilinear also works).
+    pub rule: Rule,
+    /// Smallest initial step (the papers: 1e-3).
+    pub dt_min: f64,
+    /// Largest initial step (the papers: 1e-1).
+    pub dt_max: f64,
+}
+
+impl S4dConfig {
+    /// The S4D defaults: ZOH, $\log\Delta \sim U[\log 10^{-3}, \log 10^{-1}]$.
+    pub fn new(channels: usize, n: usize, init: S4dInit) -> Self {
+        S4dConfig {
+            channels,
+            n,
+            init,
+            rule: Rule::Zoh,
+            dt_min: 1e-3,
+            dt_max: 1e-1,
+        }
+    }
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the first field out of range.
+    pub fn validate(&self) -> Result<()> {
+        check_size("channels", self.channels)?;
+        check_pairs(self.n)?;
+        check_positive("dt_min", self.dt_min)?;
+        check_positive("dt_max", self.dt_max)?;
+        if self.dt_min > self.dt_max {
+            return Err(Error::invalid("dt_min", self.dt_min, "≤ dt_max"));
+        }
+        Ok(())
+    }
+}
+
+/// An S4D layer with $B = 1$, complex Gaussian $C$, Gaussian skip $D$, and
+/// each channel discretized once at construction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct S4dLayer {
+    /// The continuous eigenvalues $\lambda$, `(N/2,)`, shared by the channels.
+    pub lambda: Vec<Complex<f64>>,
+    /// $C$ of each channel, `H × (N/2,)`.
+    pub c: Vec<Vec<Complex<f64>>>,
+    /// The skip $D$ of each channel, `(H,)`.
+    pub d: DVector<f64>,
+    /// The step Δ of each channel, `(H,)`.
+    pub dt: Vec<f64>,
+    a_bar: Vec<Vec<Complex<f64>>>,
+    b_bar: Vec<Vec<Complex<f64>>>,
+}
+
+impl S4dLayer {
+    /// A randomly initialised layer.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] from [`S4dConfig::validate`].
+    pub fn new(config: &S4dConfig, seed: u64) -> Result<Self> {
+        config.validate()?;
+        let lambda = eigenvalues(config.init, config.n)?;
+        let modes = lambda.len();
+        let mut rng = seeded(seed);
+        let ones = vec![Complex::new(1.0, 0.0); modes];
+        let (mut c, mut dt, mut a_bar, mut b_bar) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..config.channels {
+            let re = normal_vector(&mut rng, modes, 0.5f64.sqrt());
+            let im = normal_vector(&mut rng, modes, 0.5f64.sqrt());
+            c.push(
+                re.iter()
+                    .zip(im.iter())
+                    .map(|(r, i)| Complex::new(*r, *i))
+                    .collect(),
+            );
+            let step = log_uniform(&mut rng, config.dt_min, config.dt_max);
+            let (a, b) = discretize_diagonal(&lambda, &ones, step, config.rule)?;
+            dt.push(step);
+            a_bar.push(a);
+            b_bar.push(b);
+        }
+        let d = normal_vector(&mut rng, config.channels, 1.0);
+        Ok(S4dLayer {
+            lambda,
+            c,
+            d,
+            dt,
+            a_bar,
+            b_bar,
+        })
+    }
+
+    /// The number of channels $H$.
+    pub fn width(&self) -> usize {
+        self.dt.len()
+    }
+
+    /// The discretized $\bar\lambda$ and $\bar B$ of channel `h`.
+    pub fn discretized(&self, h: usize) -> (&[Complex<f64>], &[Complex<f64>]) {
+        (&self.a_bar[h], &self.b_bar[h])
+    }
+}
+
+impl Recurrent for S4dLayer {
+    type State = Vec<Vec<Complex<f64>>>;
+
+    fn init_state(&self) -> Self::State {
+        vec![vec![Complex::new(0.0, 0.0); self.lambda.len()]; self.width()]
+    }
+
+    /// Implements Eq. (D5): $x_{n,k} = \bar\lambda_n x_{n,k-1} + \bar B_n u_k$,
+    /// $y_k = 2\,\mathrm{Re}\sum_n C_n x_{n,k} + D u_k$, per channel.
+    // ANCHOR: s4d_step
+    fn step(&self, state: &mut Self::State, u_t: &DVector<f64>) -> DVector<f64> {
+        assert_eq!(
+            u_t.len(),
+            self.width(),
+            "S4dLayer::step: u_t ({},) vs {} channels",
+            u_t.len(),
+            self.width()
+        );
+        DVector::from_fn(self.width(), |h, _| {
+            let x = &mut state[h];
+            let mut y = Complex::new(0.0, 0.0);
+            for n in 0..x.len() {
+                x[n] = self.a_bar[h][n] * x[n] + self.b_bar[h][n] * u_t[h];
+                y += self.c[h][n] * x[n];
+            }
+            2.0 * y.re + self.d[h] * u_t[h]
+        })
+    }
+    // ANCHOR_END: s4d_step
+}
+
+impl Convolutional for S4dLayer {
+    /// Every channel's kernel by the fast Vandermonde product, channels in
+    /// parallel (rayon).
+    fn kernel(&self, len: usize) -> DMatrix<f64> {
+        let columns: Vec<Vec<f64>> = (0..self.width())
+            .into_par_iter()
+            .map(|h| {
+                let w: Vec<Complex<f64>> = self.c[h]
+                    .iter()
+                    .zip(&self.b_bar[h])
+                    .map(|(c, b)| c * b)
+                    .collect();
+                vandermonde_kernel_fast(&self.a_bar[h], &w, len)
+            })
+            .collect();
+        DMatrix::from_fn(len, self.width(), |l, h| columns[h][l])
+    }
+
+    fn skip(&self) -> DVector<f64> {
+        self.d.clone()
+    }
+}

@@ -1,0 +1,163 @@
+//! Chapter 5: the diagonal kernel equals chapter 2's dense kernel, the
+//! conjugate-pair halving equals the full system, the fast kernel equals the
+//! readable one, and the S4D layer's two modes agree.
+
+use nalgebra::Complex;
+use proptest::prelude::*;
+use ssm_lineage::lssl::discretize::discretize_diagonal;
+use ssm_lineage::lssl::views::kernel_naive;
+use ssm_lineage::lssl::{Rule, discretize};
+use ssm_lineage::s4d::kernel::{
+    kernel_full_conjugate, real_realization, vandermonde_kernel,
+    vandermonde_kernel_fast,
+};
+use ssm_lineage::s4d::{S4dConfig, S4dInit, S4dLayer};
+use ssm_lineage::traits::{Convolutional, Recurrent};
+
+use crate::cases;
+use crate::strategies::{gaussian, lengths, log_uniform_dt};
+
+/// A product of ℓ complex factors errs by about 4ℓε relative to its size
+/// (each complex multiply rounds by ≈ 2√2 ε); sums of N/2 ≤ 8 such terms and
+/// the discretization's own rounding add a few ε more. 16(ℓ + 1)ε per tap,
+/// relative to 2Σ|C_n B̄_n|, covers both the Vandermonde and the dense route.
+fn tap_tolerance(len: usize, scale: f64) -> f64 {
+    16.0 * (len as f64 + 1.0) * f64::EPSILON * scale
+}
+
+/// Stable complex modes: Re λ ∈ [−3, −0.05], |Im λ| ≤ 50, with complex B, C.
+fn diagonal_system()
+-> impl Strategy<Value = (Vec<Complex<f64>>, Vec<Complex<f64>>, Vec<Complex<f64>>)> {
+    (1usize..=8).prop_flat_map(|modes| {
+        let c =
+            || (-2.0..2.0f64, -2.0..2.0f64).prop_map(|(r, i)| Complex::new(r, i));
+        (
+            proptest::collection::vec(
+                (-3.0..-0.05f64, -50.0..50.0f64)
+                    .prop_map(|(r, i)| Complex::new(r, i)),
+                modes,
+            ),
+            proptest::collection::vec(c(), modes),
+            proptest::collection::vec(c(), modes),
+        )
+    })
+}
+
+fn scale(b_bar: &[Complex<f64>], c: &[Complex<f64>]) -> f64 {
+    2.0 * b_bar
+        .iter()
+        .zip(c)
+        .map(|(b, c)| (b * c).norm())
+        .sum::<f64>()
+}
+
+proptest! {
+    #![proptest_config(cases(64))]
+
+    /// Eq. (D4) equals the dense Krylov kernel (L9) of the real 2×2-block
+    /// realization, discretized by the same rule.
+    #[test]
+    fn vandermonde_equals_the_dense_kernel(
+        (lambda, b, c) in diagonal_system(), dt in log_uniform_dt(1e-3, 1e-1), len in lengths(256)
+    ) {
+        for rule in [Rule::Zoh, Rule::Bilinear] {
+            let fast = vandermonde_kernel(&lambda, &b, &c, dt, rule, len).expect("valid");
+            let dense = discretize(&real_realization(&lambda, &b, &c).expect("finite"), dt, rule).expect("valid");
+            let naive = kernel_naive(&dense, len);
+            let (_, b_bar) = discretize_diagonal(&lambda, &b, dt, rule).expect("valid");
+            let tol = tap_tolerance(len, scale(&b_bar, &c)) + 1e-13 * scale(&b_bar, &c);
+            for l in 0..len {
+                prop_assert!((fast[l] - naive[l]).abs() <= tol, "{rule:?} ℓ={l}: {} vs {}", fast[l], naive[l]);
+            }
+        }
+    }
+
+    /// Keeping one mode of each conjugate pair and taking 2·Re equals the full
+    /// system of N complex modes, whose kernel is real up to rounding.
+    #[test]
+    fn conjugate_halving_equals_the_full_system(
+        (lambda, b, c) in diagonal_system(), dt in log_uniform_dt(1e-3, 1e-1), len in lengths(200)
+    ) {
+        let half = vandermonde_kernel(&lambda, &b, &c, dt, Rule::Zoh, len).expect("valid");
+        let full = kernel_full_conjugate(&lambda, &b, &c, dt, Rule::Zoh, len).expect("valid");
+        let (_, b_bar) = discretize_diagonal(&lambda, &b, dt, Rule::Zoh).expect("valid");
+        let tol = tap_tolerance(len, scale(&b_bar, &c));
+        for l in 0..len {
+            prop_assert!(full[l].im.abs() <= tol, "ℓ={l}: imaginary part {}", full[l].im);
+            prop_assert!((full[l].re - half[l]).abs() <= tol, "ℓ={l}");
+        }
+    }
+
+    /// The vectorised kernel performs the same operations in another order.
+    #[test]
+    fn fast_kernel_equals_the_readable_one(
+        (lambda, b, c) in diagonal_system(), dt in log_uniform_dt(1e-3, 1e-1), len in lengths(300)
+    ) {
+        let readable = vandermonde_kernel(&lambda, &b, &c, dt, Rule::Zoh, len).expect("valid");
+        let (a_bar, b_bar) = discretize_diagonal(&lambda, &b, dt, Rule::Zoh).expect("valid");
+        let w: Vec<Complex<f64>> = c.iter().zip(&b_bar).map(|(c, b)| c * b).collect();
+        let fast = vandermonde_kernel_fast(&a_bar, &w, len);
+        let tol = tap_tolerance(len, scale(&b_bar, &c));
+        for l in 0..len {
+            prop_assert!((fast[l] - readable[l]).abs() <= tol, "ℓ={l}");
+        }
+    }
+
+    /// The S4D layer: recurrent mode (D5) equals convolution mode, for every
+    /// initialisation and both rules. The recurrence errs like the kernel
+    /// (ℓ products per tap) summed over L taps: L²·16ε relative to the taps'
+    /// scale times max|u|, plus the FFT's 1e-13.
+    #[test]
+    fn s4d_layer_recurrence_equals_convolution(
+        channels in 1usize..4, pairs in 1usize..9, len in lengths(200), seed in any::<u64>(),
+        init in prop_oneof![Just(S4dInit::Lin), Just(S4dInit::Inv), Just(S4dInit::Real)],
+        rule in prop_oneof![Just(Rule::Zoh), Just(Rule::Bilinear)],
+    ) {
+        let config = S4dConfig { rule, ..S4dConfig::new(channels, 2 * pairs, init) };
+        let layer = S4dLayer::new(&config, seed).expect("valid");
+        let u = gaussian(len, channels, seed ^ 5);
+        let diff = (layer.scan(&u) - layer.convolve(&u)).abs().max();
+        let tap_scale = (0..channels).map(|h| {
+            let (_, b_bar) = layer.discretized(h);
+            scale(b_bar, &layer.c[h])
+        }).fold(0.0, f64::max);
+        let bound = tap_tolerance(len, tap_scale) * len as f64 * u.abs().max()
+            + 1e-13 * tap_scale * (len as f64).sqrt() * u.norm();
+        prop_assert!(diff <= bound, "{diff} > {bound}");
+    }
+}
+
+#[test]
+fn bad_configurations_are_rejected_with_a_reason() {
+    let ok = S4dConfig::new(4, 8, S4dInit::Lin);
+    assert!(ok.validate().is_ok());
+    let cases = [
+        (S4dConfig { n: 7, ..ok.clone() }, "even and ≥ 2"),
+        (
+            S4dConfig {
+                channels: 0,
+                ..ok.clone()
+            },
+            "channels",
+        ),
+        (
+            S4dConfig {
+                dt_min: 0.0,
+                ..ok.clone()
+            },
+            "dt_min must be finite and > 0",
+        ),
+        (
+            S4dConfig {
+                dt_min: 0.5,
+                dt_max: 0.1,
+                ..ok.clone()
+            },
+            "≤ dt_max",
+        ),
+    ];
+    for (config, message) in cases {
+        let e = S4dLayer::new(&config, 0).unwrap_err().to_string();
+        assert!(e.contains(message), "{e}");
+    }
+}
