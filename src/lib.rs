@@ -14,7 +14,7 @@
 //! | [`lssl`] | 2 Linear state spaces | LSSL, Gu et al. 2021 | recurrent and convolutional views of one linear system |
 //! | [`hippo`] | 3 HiPPO | Gu et al. 2020 | which linear dynamics remember best |
 //! | `s4` (planned) | 4 S4 | Gu et al. 2022 | a structured kernel that is cheap and stable |
-//! | `s4d` (planned) | 5 S4D | Gu et al. 2022 | diagonal state spaces are enough |
+//! | [`s4d`] | 5 S4D | Gu et al. 2022 | diagonal state spaces are enough |
 //! | `scan` (planned) | 6 Parallel scans | Blelloch 1990; S5 | linear recurrences in parallel |
 //! | `mamba` (planned) | 7 Mamba | Gu & Dao 2023 | input-dependent (selective) dynamics |
 //! | `ssd` (planned) | 8 Mamba-2 | Dao & Gu 2024 | the scan is a masked attention matrix |

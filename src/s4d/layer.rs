@@ -141,11 +141,11 @@ impl Recurrent for S4dLayer {
             self.width()
         );
         DVector::from_fn(self.width(), |h, _| {
-            let x = &mut state[h];
+            let (a, b, c) = (&self.a_bar[h], &self.b_bar[h], &self.c[h]);
             let mut y = Complex::new(0.0, 0.0);
-            for n in 0..x.len() {
-                x[n] = self.a_bar[h][n] * x[n] + self.b_bar[h][n] * u_t[h];
-                y += self.c[h][n] * x[n];
+            for (n, x_n) in state[h].iter_mut().enumerate() {
+                *x_n = a[n] * *x_n + b[n] * u_t[h]; // x_n ← λ̄_n x_n + B̄_n u
+                y += c[n] * *x_n;
             }
             2.0 * y.re + self.d[h] * u_t[h]
         })

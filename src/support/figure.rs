@@ -386,10 +386,13 @@ pub fn save_grid(path: &Path, plots: &[LinePlot], columns: usize) -> Result<()> 
     let size = if plots.len() == 1 {
         SIZE
     } else {
-        (
-            SIZE.0 * columns as u32 * 3 / 4,
-            SIZE.1 * rows as u32 * 3 / 4,
-        )
+        // Panels are 3/4 of a single figure; a single row keeps the full height.
+        let height = if rows == 1 {
+            SIZE.1
+        } else {
+            SIZE.1 * rows as u32 * 3 / 4
+        };
+        (SIZE.0 * columns as u32 * 3 / 4, height)
     };
     let root = canvas(path, size)?;
     let areas = root.split_evenly((rows, columns));

@@ -25,9 +25,11 @@ fn tap_tolerance(len: usize, scale: f64) -> f64 {
     16.0 * (len as f64 + 1.0) * f64::EPSILON * scale
 }
 
+/// The modes λ, B and C of a diagonal system (one mode of each pair).
+type Diagonal = (Vec<Complex<f64>>, Vec<Complex<f64>>, Vec<Complex<f64>>);
+
 /// Stable complex modes: Re λ ∈ [−3, −0.05], |Im λ| ≤ 50, with complex B, C.
-fn diagonal_system()
--> impl Strategy<Value = (Vec<Complex<f64>>, Vec<Complex<f64>>, Vec<Complex<f64>>)> {
+fn diagonal_system() -> impl Strategy<Value = Diagonal> {
     (1usize..=8).prop_flat_map(|modes| {
         let c =
             || (-2.0..2.0f64, -2.0..2.0f64).prop_map(|(r, i)| Complex::new(r, i));
@@ -159,5 +161,26 @@ fn bad_configurations_are_rejected_with_a_reason() {
     for (config, message) in cases {
         let e = S4dLayer::new(&config, 0).unwrap_err().to_string();
         assert!(e.contains(message), "{e}");
+    }
+}
+
+/// Exercise 5.1: with equal weights, the S4D-Lin kernel repeats every 2/Δ
+/// steps under the common decay e^{−Δℓ/2}: K̄_{ℓ+2/Δ} = e^{−1} K̄_ℓ (ZOH).
+/// Both taps are sums of 32 products of ≤ 300 factors: 1e-12 relative.
+#[test]
+fn exercise_5_1_s4d_lin_kernel_repeats_every_two_time_units() {
+    use ssm_lineage::s4d::init::eigenvalues;
+    let lambda = eigenvalues(S4dInit::Lin, 64).expect("valid");
+    let ones = vec![Complex::new(1.0, 0.0); 32];
+    let dt = 0.02; // period 2/Δ = 100 steps
+    let k = vandermonde_kernel(&lambda, &ones, &ones, dt, Rule::Zoh, 300)
+        .expect("valid");
+    for l in [0, 7, 50, 133] {
+        let shifted = k[l + 100];
+        let expect = k[l] * (-1.0f64).exp();
+        assert!(
+            (shifted - expect).abs() <= 1e-12 * (1.0 + k[l].abs()),
+            "ℓ={l}: {shifted} vs {expect}"
+        );
     }
 }
