@@ -13,7 +13,7 @@
 //! | [`rnn`] | 1 The vanilla RNN | Elman 1990 | $O(L)$, but gradients vanish and the past is compressed badly |
 //! | [`lssl`] | 2 Linear state spaces | LSSL, Gu et al. 2021 | recurrent and convolutional views of one linear system |
 //! | [`hippo`] | 3 HiPPO | Gu et al. 2020 | which linear dynamics remember best |
-//! | `s4` (planned) | 4 S4 | Gu et al. 2022 | a structured kernel that is cheap and stable |
+//! | [`s4`] | 4 S4 | Gu et al. 2022 | a structured kernel that is cheap and stable |
 //! | [`s4d`] | 5 S4D | Gu et al. 2022 | diagonal state spaces are enough |
 //! | `scan` (planned) | 6 Parallel scans | Blelloch 1990; S5 | linear recurrences in parallel |
 //! | `mamba` (planned) | 7 Mamba | Gu & Dao 2023 | input-dependent (selective) dynamics |
@@ -50,6 +50,7 @@ pub mod error;
 pub mod hippo;
 pub mod lssl;
 pub mod rnn;
+pub mod s4;
 pub mod s4d;
 pub mod support;
 pub mod traits;

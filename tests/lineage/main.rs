@@ -7,6 +7,7 @@ mod ch00_intro;
 mod ch01_rnn;
 mod ch02_lssl;
 mod ch03_hippo;
+mod ch04_s4;
 mod ch05_s4d;
 mod strategies;
 mod support_fft;

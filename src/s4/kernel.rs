@@ -1,0 +1,151 @@
+//! The S4 kernel: the truncated generating function at the roots of unity,
+//! evaluated with Cauchy sums and the Woodbury identity.
+
+use std::f64::consts::PI;
+
+use nalgebra::{Complex, DMatrix, DVector};
+
+use super::nplr::Dplr;
+use crate::error::{Result, check_positive};
+use crate::support::fft::ifft;
+
+/// The Cauchy sum at every node.
+///
+/// Implements Eq. (S3): $k(z_j) = \sum_n \frac{v_n}{z_j - w_n}$, a product with the
+/// Cauchy matrix $\big(\frac{1}{z_j - w_n}\big)_{jn}$, in $O(NL)$ without forming it.
+///
+/// # Shapes
+/// `v`, `w`: `(N,)`, `z`: `(L,)` → `(L,)`.
+///
+/// # Panics
+/// If `v` and `w` differ in length.
+// ANCHOR: cauchy
+pub fn cauchy(
+    v: &[Complex<f64>],
+    z: &[Complex<f64>],
+    w: &[Complex<f64>],
+) -> Vec<Complex<f64>> {
+    assert_eq!(
+        v.len(),
+        w.len(),
+        "cauchy: v ({},) vs w ({},)",
+        v.len(),
+        w.len()
+    );
+    z.iter()
+        .map(|z| v.iter().zip(w).map(|(v, w)| v / (z - w)).sum())
+        .collect()
+}
+// ANCHOR_END: cauchy
+
+/// The inverse of a diagonal-plus-rank-one matrix by the Woodbury identity.
+///
+/// Implements Eq. (S4): $(R^{-1} + P Q^*)^{-1} = R - R P\,(1 + Q^* R P)^{-1} Q^* R$
+/// for diagonal $R$, in $O(N^2)$ here (the kernel only ever needs its
+/// bilinear forms, which cost $O(N)$).
+///
+/// # Shapes
+/// `r`, `p`, `q`: `(N,)` → `(N, N)`.
+///
+/// # Panics
+/// If the lengths differ.
+pub fn woodbury_rank_one(
+    r: &[Complex<f64>],
+    p: &[Complex<f64>],
+    q: &[Complex<f64>],
+) -> DMatrix<Complex<f64>> {
+    assert!(
+        r.len() == p.len() && p.len() == q.len(),
+        "woodbury_rank_one: r ({},), p ({},), q ({},)",
+        r.len(),
+        p.len(),
+        q.len()
+    );
+    let rp = DVector::from_iterator(r.len(), r.iter().zip(p).map(|(r, p)| r * p)); // R P
+    let qr =
+        DVector::from_iterator(r.len(), q.iter().zip(r).map(|(q, r)| q.conj() * r)); // (Q* R)ᵀ
+    let denom = Complex::new(1.0, 0.0)
+        + qr.iter().zip(p).map(|(a, p)| a * p).sum::<Complex<f64>>();
+    DMatrix::from_diagonal(&DVector::from_vec(r.to_vec()))
+        - &rp * qr.transpose() / denom
+}
+
+fn with_conjugates(v: &[Complex<f64>]) -> Vec<Complex<f64>> {
+    v.iter()
+        .copied()
+        .chain(v.iter().map(|x| x.conj()))
+        .collect()
+}
+
+/// The S4 convolution kernel of a DPLR system discretized by the bilinear
+/// rule, from $\tilde C = C(I - \bar A^L)$ (the parameter S4 trains).
+///
+/// Implements Eq. (S5): at $\omega_k = e^{-2\pi i k/L}$, with
+/// $g = \frac{2}{\Delta}\frac{1-\omega}{1+\omega}$ and the four Cauchy sums
+/// $k_{ab} = \sum_n \frac{u_n v_n}{g - \lambda_n}$ over both halves of each
+/// conjugate pair,
+/// $\hat K(\omega) = \frac{2}{1+\omega}\big(k_{00} - \frac{k_{01} k_{10}}{1 + k_{11}}\big)$,
+/// and $\bar K = \mathcal{F}^{-1}(\hat K)$. At $\omega = -1$ (even $L$) the
+/// limit $\hat K = \frac{\Delta}{2}\tilde C B$ is used.
+///
+/// # Shapes
+/// `c_tilde`: `(N/2,)` → `(len,)`.
+///
+/// # Errors
+/// [`crate::Error::InvalidParameter`] if `dt` is not finite and positive.
+///
+/// # Panics
+/// If `c_tilde` does not have one entry per mode.
+///
+/// # References
+/// S4 Algorithm 1 and App. C.3; annotated-s4 `kernel_DPLR`; s4
+/// `SSMKernelDPLR.forward` (which evaluates only the `rfft` half of the nodes).
+// ANCHOR: kernel_dplr
+pub fn kernel_dplr(
+    dplr: &Dplr,
+    c_tilde: &[Complex<f64>],
+    dt: f64,
+    len: usize,
+) -> Result<Vec<f64>> {
+    let dt = check_positive("dt", dt)?;
+    assert_eq!(
+        c_tilde.len(),
+        dplr.lambda.len(),
+        "kernel_dplr: c_tilde ({},) vs {} modes",
+        c_tilde.len(),
+        dplr.lambda.len()
+    );
+    let (lambda, b, p, c) = (
+        with_conjugates(&dplr.lambda),
+        with_conjugates(&dplr.b),
+        with_conjugates(&dplr.p),
+        with_conjugates(c_tilde),
+    );
+    let one = Complex::new(1.0, 0.0);
+    let omega: Vec<Complex<f64>> = (0..len)
+        .map(|k| Complex::from_polar(1.0, -2.0 * PI * k as f64 / len as f64))
+        .collect();
+    let g: Vec<Complex<f64>> = omega
+        .iter()
+        .map(|w| (one - w) / (one + w) * (2.0 / dt))
+        .collect();
+    let weights = |u: &[Complex<f64>], v: &[Complex<f64>]| -> Vec<Complex<f64>> {
+        u.iter().zip(v).map(|(u, v)| u * v).collect()
+    };
+    let p_conj: Vec<Complex<f64>> = p.iter().map(|x| x.conj()).collect();
+    let k00 = cauchy(&weights(&c, &b), &g, &lambda);
+    let k01 = cauchy(&weights(&c, &p), &g, &lambda);
+    let k10 = cauchy(&weights(&p_conj, &b), &g, &lambda);
+    let k11 = cauchy(&weights(&p_conj, &p), &g, &lambda);
+    let at_minus_one = weights(&c, &b).iter().sum::<Complex<f64>>() * (dt / 2.0);
+    let spectrum: Vec<Complex<f64>> = (0..len)
+        .map(|k| {
+            if (one + omega[k]).norm() < 1e-9 {
+                return at_minus_one; // ω = −1: the limit of the bilinear factor
+            }
+            (k00[k] - k01[k] * k10[k] / (one + k11[k])) * (2.0 / (one + omega[k]))
+        })
+        .collect();
+    Ok(ifft(&spectrum).iter().map(|z| z.re).collect())
+}
+// ANCHOR_END: kernel_dplr
