@@ -148,3 +148,32 @@ fn naive_diagonalization_loses_all_accuracy() {
     assert!(relative_error(8) < 1e-10, "N=8 should still be fine");
     assert!(relative_error(32) > 1e-2, "N=32: {}", relative_error(32));
 }
+
+proptest! {
+    #![proptest_config(cases(32))]
+
+    /// S4's two modes: the recurrence (Eq. S6, O(N) per step, after recovering
+    /// C = C̃(I − Ā^L)⁻¹) equals the convolution with the DPLR kernel.
+    /// The recurrence is contractive (A + Aᵀ = −I − 2PPᵀ for LegS), so its
+    /// rounding stays at a few ε per step; what amplifies errors is recovering
+    /// C through I − Ā^L, which is worst conditioned when LΔ is small. Over 200
+    /// random layers the largest error was 7.7e-13 relative to Σ|K̄|·max|u|
+    /// (at Δ ≈ 1e-3); 1e-11 leaves a factor of ten.
+    #[test]
+    fn s4_recurrence_equals_convolution(
+        half in 1usize..=6, len in 1usize..=96, channels in 1usize..3, seed in any::<u64>()
+    ) {
+        use ssm_lineage::s4::S4Layer;
+        use ssm_lineage::traits::{Convolutional, Recurrent};
+        let layer = S4Layer::new(channels, 2 * half, len, seed).expect("valid");
+        let u = gaussian(len, channels, seed ^ 3);
+        let conv = layer.convolve(&u);
+        let rec = layer.scan(&u);
+        let k = layer.kernel(len);
+        for h in 0..channels {
+            let scale = k.column(h).abs().sum() * u.column(h).abs().max() + 1e-300;
+            let err = (conv.column(h) - rec.column(h)).abs().max();
+            prop_assert!(err <= 1e-11 * scale, "channel {h}: {err:e} vs scale {scale:e}");
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The S4 layer: H channels sharing the DPLR HiPPO matrix, each with its own
+//! step Δ and output $\tilde C$; convolution mode through the S4 kernel, and
+//! the recurrent step of S4's Theorem 2.
+
+use nalgebra::{Complex, DMatrix, DVector};
+use rayon::prelude::*;
+
+use super::kernel::kernel_dplr;
+use super::nplr::{Dplr, nplr_legs};
+use crate::error::{Result, check_size};
+use crate::support::rng::{log_uniform, normal_vector, seeded};
+use crate::traits::{Convolutional, Recurrent};
+
+/// One channel's parameters and its precomputed recurrent step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct S4Channel {
+    /// The step Δ.
+    pub dt: f64,
+    /// $\tilde C = C(I - \bar A^L)$ over the kept modes, `(N/2,)` (the trained parameter).
+    pub c_tilde: Vec<Complex<f64>>,
+    /// The skip $D$.
+    pub d: f64,
+    /// $C = \tilde C(I - \bar A^L)^{-1}$ over all $N$ modes (for the recurrence).
+    c_full: Vec<Complex<f64>>,
+    /// $D_n = 1/(\frac{2}{\Delta} - \lambda_n)$ over all $N$ modes.
+    resolvent: Vec<Complex<f64>>,
+    /// $1 + P^* D P$, the Woodbury denominator.
+    denom: Complex<f64>,
+}
+
+/// An S4 layer on HiPPO-LegS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct S4Layer {
+    /// The shared DPLR form (kept half of each pair).
+    pub dplr: Dplr,
+    /// The kernel length $L$ that $\tilde C$ is defined for.
+    pub len: usize,
+    /// The channels.
+    pub channels: Vec<S4Channel>,
+    lambda: Vec<Complex<f64>>,
+    p: Vec<Complex<f64>>,
+    b: Vec<Complex<f64>>,
+}
+
+fn full(v: &[Complex<f64>]) -> Vec<Complex<f64>> {
+    v.iter()
+        .copied()
+        .chain(v.iter().map(|x| x.conj()))
+        .collect()
+}
+
+impl S4Layer {
+    /// A random S4 layer: state size `n` (even), `channels` channels,
+    /// $\log\Delta \sim U[\log 10^{-3}, \log 10^{-1}]$, $\tilde C$ complex
+    /// Gaussian, $D$ Gaussian, for kernels of length `len`.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidParameter`] for an odd or zero `n`, or zero
+    /// `channels` or `len`.
+    pub fn new(channels: usize, n: usize, len: usize, seed: u64) -> Result<Self> {
+        check_size("channels", channels)?;
+        check_size("len", len)?;
+        let dplr = nplr_legs(n)?;
+        let (lambda, p, b) = (full(&dplr.lambda), full(&dplr.p), full(&dplr.b));
+        let mut rng = seeded(seed);
+        let mut layer = S4Layer {
+            dplr,
+            len,
+            channels: Vec::new(),
+            lambda,
+            p,
+            b,
+        };
+        for _ in 0..channels {
+            let dt = log_uniform(&mut rng, 1e-3, 1e-1);
+            let re = normal_vector(&mut rng, n / 2, 0.5f64.sqrt());
+            let im = normal_vector(&mut rng, n / 2, 0.5f64.sqrt());
+            let c_tilde = re
+                .iter()
+                .zip(im.iter())
+                .map(|(r, i)| Complex::new(*r, *i))
+                .collect();
+            let d = normal_vector(&mut rng, 1, 1.0)[0];
+            let channel = layer.channel(dt, c_tilde, d);
+            layer.channels.push(channel);
+        }
+        Ok(layer)
+    }
+
+    /// Precomputes a channel's recurrent step: the resolvent of the
+    /// backward half step and $C$ recovered from $\tilde C$ with the dense
+    /// $\bar A$ of the full $N$-mode system (once, at construction).
+    fn channel(&self, dt: f64, c_tilde: Vec<Complex<f64>>, d: f64) -> S4Channel {
+        let two_over_dt = Complex::new(2.0 / dt, 0.0);
+        let resolvent: Vec<Complex<f64>> = self
+            .lambda
+            .iter()
+            .map(|l| (two_over_dt - l).inv())
+            .collect();
+        let denom = Complex::new(1.0, 0.0)
+            + self
+                .p
+                .iter()
+                .zip(&resolvent)
+                .map(|(p, r)| p.conj() * r * p)
+                .sum::<Complex<f64>>();
+        let n = self.lambda.len();
+        let a = DMatrix::from_diagonal(&DVector::from_vec(self.lambda.clone()))
+            - DVector::from_vec(self.p.clone())
+                * DVector::from_vec(self.p.clone()).adjoint();
+        let eye = DMatrix::<Complex<f64>>::identity(n, n);
+        let a_bar = (&eye * two_over_dt - &a)
+            .lu()
+            .solve(&(&eye * two_over_dt + &a))
+            .unwrap_or_else(|| {
+                DMatrix::from_element(n, n, Complex::new(f64::NAN, 0.0))
+            });
+        let power = a_bar.pow(self.len as u32);
+        let c_tilde_full = DVector::from_vec(full(&c_tilde));
+        // C (I − Ā^L) = C̃  ⇔  (I − Ā^L)ᵀ Cᵀ = C̃ᵀ
+        let c_full = (eye - power)
+            .transpose()
+            .lu()
+            .solve(&c_tilde_full)
+            .map(|c| c.iter().copied().collect())
+            .unwrap_or_else(|| vec![Complex::new(f64::NAN, 0.0); n]);
+        S4Channel {
+            dt,
+            c_tilde,
+            d,
+            c_full,
+            resolvent,
+            denom,
+        }
+    }
+
+    /// The number of channels $H$.
+    pub fn width(&self) -> usize {
+        self.channels.len()
+    }
+}
+
+impl Recurrent for S4Layer {
+    type State = Vec<Vec<Complex<f64>>>;
+
+    fn init_state(&self) -> Self::State {
+        vec![vec![Complex::new(0.0, 0.0); self.lambda.len()]; self.width()]
+    }
+
+    /// Implements Eq. (S6): $x_k = A_1\big(A_0 x_{k-1} + 2 B u_k\big)$ with
+    /// $A_0 = \frac{2}{\Delta} I + \Lambda - PP^*$ and
+    /// $A_1 = D - DP(1 + P^*DP)^{-1}P^*D$, $D = (\frac{2}{\Delta} - \Lambda)^{-1}$:
+    /// the bilinear step in $O(N)$; $y_k = \mathrm{Re}(C x_k) + D u_k$.
+    // ANCHOR: s4_step
+    fn step(&self, state: &mut Self::State, u_t: &DVector<f64>) -> DVector<f64> {
+        assert_eq!(
+            u_t.len(),
+            self.width(),
+            "S4Layer::step: u_t ({},) vs {} channels",
+            u_t.len(),
+            self.width()
+        );
+        let (lambda, p, b) = (&self.lambda, &self.p, &self.b);
+        DVector::from_fn(self.width(), |h, _| {
+            let (ch, x, u) = (&self.channels[h], &mut state[h], u_t[h]);
+            let two_over_dt = 2.0 / ch.dt;
+            let p_x: Complex<f64> =
+                p.iter().zip(x.iter()).map(|(p, x)| p.conj() * x).sum();
+            // v = A0 x + 2Bu (forward half step, O(N))
+            let v: Vec<Complex<f64>> = (0..x.len())
+                .map(|n| {
+                    (lambda[n] + two_over_dt) * x[n] - p[n] * p_x + b[n] * (2.0 * u)
+                })
+                .collect();
+            // x = A1 v (backward half step by Woodbury, O(N))
+            let dv: Vec<Complex<f64>> =
+                ch.resolvent.iter().zip(&v).map(|(r, v)| r * v).collect();
+            let p_dv: Complex<f64> =
+                p.iter().zip(&dv).map(|(p, v)| p.conj() * v).sum();
+            for n in 0..x.len() {
+                x[n] = dv[n] - ch.resolvent[n] * p[n] * (p_dv / ch.denom);
+            }
+            let y: Complex<f64> =
+                ch.c_full.iter().zip(x.iter()).map(|(c, x)| c * x).sum();
+            y.re + ch.d * u
+        })
+    }
+    // ANCHOR_END: s4_step
+}
+
+impl Convolutional for S4Layer {
+    /// The first `len` taps of every channel's S4 kernel (Eq. S5).
+    ///
+    /// # Panics
+    /// If `len` exceeds the length $L$ that $\tilde C$ was built for.
+    fn kernel(&self, len: usize) -> DMatrix<f64> {
+        assert!(
+            len <= self.len,
+            "S4Layer::kernel: {len} taps asked, but C̃ is defined for L = {}",
+            self.len
+        );
+        let columns: Vec<Vec<f64>> = self
+            .channels
+            .par_iter()
+            .map(|ch| {
+                kernel_dplr(&self.dplr, &ch.c_tilde, ch.dt, self.len)
+                    .unwrap_or_else(|_| vec![f64::NAN; self.len])
+            })
+            .collect();
+        DMatrix::from_fn(len, self.width(), |l, h| columns[h][l])
+    }
+
+    fn skip(&self) -> DVector<f64> {
+        DVector::from_iterator(self.width(), self.channels.iter().map(|c| c.d))
+    }
+}
