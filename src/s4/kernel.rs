@@ -81,10 +81,10 @@ fn with_conjugates(v: &[Complex<f64>]) -> Vec<Complex<f64>> {
 /// rule, from $\tilde C = C(I - \bar A^L)$ (the parameter S4 trains).
 ///
 /// Implements Eq. (S5): at $\omega_k = e^{-2\pi i k/L}$, with
-/// $g = \frac{2}{\Delta}\frac{1-\omega}{1+\omega}$ and the four Cauchy sums
+/// $g = \frac{2}{\Delta}\frac{1-\omega}{1+\omega}$ and the Cauchy sums
 /// $k_{ab} = \sum_n \frac{u_n v_n}{g - \lambda_n}$ over both halves of each
-/// conjugate pair,
-/// $\hat K(\omega) = \frac{2}{1+\omega}\big(k_{00} - \frac{k_{01} k_{10}}{1 + k_{11}}\big)$,
+/// conjugate pair (blocks of size 1 and $r$ for a rank-$r$ correction),
+/// $\hat K(\omega) = \frac{2}{1+\omega}\big(k_{00} - k_{01}(I + k_{11})^{-1} k_{10}\big)$,
 /// and $\bar K = \mathcal{F}^{-1}(\hat K)$. At $\omega = -1$ (even $L$) the
 /// limit $\hat K = \frac{\Delta}{2}\tilde C B$ is used.
 ///
@@ -115,12 +115,13 @@ pub fn kernel_dplr(
         c_tilde.len(),
         dplr.lambda.len()
     );
-    let (lambda, b, p, c) = (
+    let (lambda, b, c) = (
         with_conjugates(&dplr.lambda),
         with_conjugates(&dplr.b),
-        with_conjugates(&dplr.p),
         with_conjugates(c_tilde),
     );
+    let p: Vec<Vec<Complex<f64>>> = // the r columns of P, both halves
+        dplr.p.column_iter().map(|col| with_conjugates(col.as_slice())).collect();
     let one = Complex::new(1.0, 0.0);
     let omega: Vec<Complex<f64>> = (0..len)
         .map(|k| Complex::from_polar(1.0, -2.0 * PI * k as f64 / len as f64))
@@ -129,21 +130,40 @@ pub fn kernel_dplr(
         .iter()
         .map(|w| (one - w) / (one + w) * (2.0 / dt))
         .collect();
-    let weights = |u: &[Complex<f64>], v: &[Complex<f64>]| -> Vec<Complex<f64>> {
-        u.iter().zip(v).map(|(u, v)| u * v).collect()
+    let sum = |u: &[Complex<f64>], v: &[Complex<f64>], conj_u: bool| {
+        let weights: Vec<Complex<f64>> = u
+            .iter()
+            .zip(v)
+            .map(|(u, v)| if conj_u { u.conj() * v } else { u * v })
+            .collect();
+        cauchy(&weights, &g, &lambda)
     };
-    let p_conj: Vec<Complex<f64>> = p.iter().map(|x| x.conj()).collect();
-    let k00 = cauchy(&weights(&c, &b), &g, &lambda);
-    let k01 = cauchy(&weights(&c, &p), &g, &lambda);
-    let k10 = cauchy(&weights(&p_conj, &b), &g, &lambda);
-    let k11 = cauchy(&weights(&p_conj, &p), &g, &lambda);
-    let at_minus_one = weights(&c, &b).iter().sum::<Complex<f64>>() * (dt / 2.0);
+    let r = p.len();
+    let k00 = sum(&c, &b, false); // C̃ R B
+    let k01: Vec<_> = p.iter().map(|pj| sum(&c, pj, false)).collect(); // C̃ R P
+    let k10: Vec<_> = p.iter().map(|pi| sum(pi, &b, true)).collect(); // P* R B
+    let k11: Vec<Vec<_>> = p
+        .iter()
+        .map(|pi| p.iter().map(|pj| sum(pi, pj, true)).collect())
+        .collect();
+    let at_minus_one =
+        c.iter().zip(&b).map(|(c, b)| c * b).sum::<Complex<f64>>() * (dt / 2.0);
     let spectrum: Vec<Complex<f64>> = (0..len)
         .map(|k| {
             if (one + omega[k]).norm() < 1e-9 {
                 return at_minus_one; // ω = −1: the limit of the bilinear factor
             }
-            (k00[k] - k01[k] * k10[k] / (one + k11[k])) * (2.0 / (one + omega[k]))
+            // Woodbury: k00 − k01 (I + k11)⁻¹ k10, an r × r solve per node.
+            let m = DMatrix::from_fn(r, r, |i, j| {
+                k11[i][j][k] + if i == j { one } else { 0.0 * one }
+            });
+            let rhs = DVector::from_fn(r, |i, _| k10[i][k]);
+            let x = m
+                .lu()
+                .solve(&rhs)
+                .unwrap_or_else(|| DVector::from_element(r, one * f64::NAN));
+            let correction: Complex<f64> = (0..r).map(|j| k01[j][k] * x[j]).sum();
+            (k00[k] - correction) * (2.0 / (one + omega[k]))
         })
         .collect();
     Ok(ifft(&spectrum).iter().map(|z| z.re).collect())

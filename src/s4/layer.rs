@@ -24,8 +24,8 @@ pub struct S4Channel {
     c_full: Vec<Complex<f64>>,
     /// $D_n = 1/(\frac{2}{\Delta} - \lambda_n)$ over all $N$ modes.
     resolvent: Vec<Complex<f64>>,
-    /// $1 + P^* D P$, the Woodbury denominator.
-    denom: Complex<f64>,
+    /// $(I + P^* D P)^{-1}$, the Woodbury core, `(r, r)`.
+    core: DMatrix<Complex<f64>>,
 }
 
 /// An S4 layer on HiPPO-LegS.
@@ -38,7 +38,7 @@ pub struct S4Layer {
     /// The channels.
     pub channels: Vec<S4Channel>,
     lambda: Vec<Complex<f64>>,
-    p: Vec<Complex<f64>>,
+    p: DMatrix<Complex<f64>>,
     b: Vec<Complex<f64>>,
 }
 
@@ -61,7 +61,15 @@ impl S4Layer {
         check_size("channels", channels)?;
         check_size("len", len)?;
         let dplr = nplr_legs(n)?;
-        let (lambda, p, b) = (full(&dplr.lambda), full(&dplr.p), full(&dplr.b));
+        let half = dplr.lambda.len();
+        let p = DMatrix::from_fn(2 * half, dplr.rank(), |i, j| {
+            if i < half {
+                dplr.p[(i, j)]
+            } else {
+                dplr.p[(i - half, j)].conj()
+            }
+        }); // (N, r), both halves
+        let (lambda, b) = (full(&dplr.lambda), full(&dplr.b));
         let mut rng = seeded(seed);
         let mut layer = S4Layer {
             dplr,
@@ -97,17 +105,17 @@ impl S4Layer {
             .iter()
             .map(|l| (two_over_dt - l).inv())
             .collect();
-        let denom = Complex::new(1.0, 0.0)
-            + self
-                .p
-                .iter()
-                .zip(&resolvent)
-                .map(|(p, r)| p.conj() * r * p)
-                .sum::<Complex<f64>>();
         let n = self.lambda.len();
+        let r = self.p.ncols();
+        let dp =
+            DMatrix::from_diagonal(&DVector::from_vec(resolvent.clone())) * &self.p; // D P
+        let core = (DMatrix::identity(r, r) + self.p.adjoint() * &dp)
+            .try_inverse()
+            .unwrap_or_else(|| {
+                DMatrix::from_element(r, r, Complex::new(f64::NAN, 0.0))
+            });
         let a = DMatrix::from_diagonal(&DVector::from_vec(self.lambda.clone()))
-            - DVector::from_vec(self.p.clone())
-                * DVector::from_vec(self.p.clone()).adjoint();
+            - &self.p * self.p.adjoint();
         let eye = DMatrix::<Complex<f64>>::identity(n, n);
         let a_bar = (&eye * two_over_dt - &a)
             .lu()
@@ -130,7 +138,7 @@ impl S4Layer {
             d,
             c_full,
             resolvent,
-            denom,
+            core,
         }
     }
 
@@ -164,21 +172,20 @@ impl Recurrent for S4Layer {
         DVector::from_fn(self.width(), |h, _| {
             let (ch, x, u) = (&self.channels[h], &mut state[h], u_t[h]);
             let two_over_dt = 2.0 / ch.dt;
-            let p_x: Complex<f64> =
-                p.iter().zip(x.iter()).map(|(p, x)| p.conj() * x).sum();
-            // v = A0 x + 2Bu (forward half step, O(N))
-            let v: Vec<Complex<f64>> = (0..x.len())
-                .map(|n| {
-                    (lambda[n] + two_over_dt) * x[n] - p[n] * p_x + b[n] * (2.0 * u)
-                })
-                .collect();
-            // x = A1 v (backward half step by Woodbury, O(N))
-            let dv: Vec<Complex<f64>> =
-                ch.resolvent.iter().zip(&v).map(|(r, v)| r * v).collect();
-            let p_dv: Complex<f64> =
-                p.iter().zip(&dv).map(|(p, v)| p.conj() * v).sum();
-            for n in 0..x.len() {
-                x[n] = dv[n] - ch.resolvent[n] * p[n] * (p_dv / ch.denom);
+            let p_x = p.adjoint() * DVector::from_column_slice(x); // P* x, (r,)
+            let low_rank = p * p_x;
+            // v = A0 x + 2Bu (forward half step, O(Nr))
+            let v = (0..x.len()).map(|n| {
+                (lambda[n] + two_over_dt) * x[n] - low_rank[n] + b[n] * (2.0 * u)
+            });
+            // x = A1 v = Dv − DP (I + P*DP)⁻¹ P* D v (backward half step, O(Nr))
+            let dv = DVector::from_iterator(
+                x.len(),
+                ch.resolvent.iter().zip(v).map(|(r, v)| r * v),
+            );
+            let correction = p * (&ch.core * (p.adjoint() * &dv));
+            for (n, x_n) in x.iter_mut().enumerate() {
+                *x_n = dv[n] - ch.resolvent[n] * correction[n];
             }
             let y: Complex<f64> =
                 ch.c_full.iter().zip(x.iter()).map(|(c, x)| c * x).sum();

@@ -12,8 +12,8 @@ use crate::hippo::transitions::legs;
 pub struct Dplr {
     /// Eigenvalues of the normal part, $-\tfrac12 + i\omega_n$, `(N/2,)`.
     pub lambda: Vec<Complex<f64>>,
-    /// $\tilde P = V^* P$, `(N/2,)`.
-    pub p: Vec<Complex<f64>>,
+    /// $\tilde P = V^* P$, `(N/2, r)`: one column per rank of the correction.
+    pub p: DMatrix<Complex<f64>>,
     /// $\tilde B = V^* B$, `(N/2,)`.
     pub b: Vec<Complex<f64>>,
     /// The kept eigenvectors, `(N, N/2)` (the other half are their conjugates).
@@ -33,63 +33,119 @@ pub fn rank_correction_legs(n: usize) -> DVector<f64> {
 }
 // ANCHOR_END: rank_correction_legs
 
-/// The DPLR form of HiPPO-LegS of size `n`: the normal part $-\tfrac12 I + S$ is
-/// diagonalised through the Hermitian matrix $-iS$ (whose eigenvectors are
-/// unitary: no conditioning problem), and the $N/2$ eigenvalues with negative
-/// imaginary part are kept, as the reference code does.
+/// The rank-two correction of the state-spaces/s4 LegT (window 2, i.e.
+/// [`crate::hippo::transitions::legt`] with θ = 2): $P_0 = \sqrt{(2n+1)/2}$ on
+/// odd $n$, $P_1 = \sqrt{(2n+1)/2}$ on even $n$, so that $A + P_0P_0^\top +
+/// P_1P_1^\top$ is skew-symmetric.
+pub fn rank_correction_legt(n: usize) -> DMatrix<f64> {
+    DMatrix::from_fn(n, 2, |i, j| {
+        let odd = i % 2 == 1;
+        if (j == 0) == odd {
+            ((2 * i + 1) as f64 / 2.0).sqrt()
+        } else {
+            0.0
+        }
+    })
+}
+
+/// The DPLR form of a real normal-plus-low-rank matrix: $A + PP^\top = wI + S$
+/// with $S$ skew-symmetric and $w$ the mean of the diagonal. The normal part is
+/// diagonalised through the Hermitian matrix $-iS$ (unitary eigenvectors: no
+/// conditioning problem), and the $N/2$ eigenvalues with negative imaginary
+/// part are kept, as the reference code does.
 ///
 /// Implements Eq. (S2): $-iS = V \operatorname{diag}(\omega) V^*$, so
-/// $A = V\big(\operatorname{diag}(-\tfrac12 + i\omega) - \tilde P\tilde P^*\big)V^*$,
+/// $A = V\big(\operatorname{diag}(w + i\omega) - \tilde P\tilde P^*\big)V^*$,
 /// $\tilde P = V^* P$, $\tilde B = V^* B$.
 ///
+/// # Shapes
+/// `a`: `(N, N)`, `p`: `(N, r)`, `b`: `(N,)`.
+///
 /// # Errors
-/// [`Error::InvalidParameter`] unless `n` is even and ≥ 2.
+/// [`Error::InvalidParameter`] unless `N` is even and ≥ 2.
+///
+/// # Panics
+/// If the shapes do not match.
 ///
 /// # References
 /// S4 §3.2, Theorem 1; s4 `hippo.py::nplr` (`torch.linalg.eigh(S * -1j)`).
-// ANCHOR: nplr_legs
-pub fn nplr_legs(n: usize) -> Result<Dplr> {
+// ANCHOR: nplr
+pub fn nplr(a: &DMatrix<f64>, p: &DMatrix<f64>, b: &DVector<f64>) -> Result<Dplr> {
+    let n = a.nrows();
+    assert!(
+        a.is_square() && p.nrows() == n && b.len() == n,
+        "nplr: A {:?}, P {:?}, B ({},)",
+        a.shape(),
+        p.shape(),
+        b.len()
+    );
     if n < 2 || !n.is_multiple_of(2) {
         return Err(Error::invalid("n", n, "even and ≥ 2 (N/2 conjugate pairs)"));
     }
-    let t = legs(n)?;
-    let p = rank_correction_legs(n);
-    let normal = &t.a + &p * p.transpose(); // −½I + S
-    let skew = &normal + DMatrix::identity(n, n) * 0.5; // S
-    let hermitian = skew.map(|s| Complex::new(0.0, -s)); // −iS
+    let normal = a + p * p.transpose(); // wI + S
+    let w = normal.trace() / n as f64;
+    let hermitian =
+        (&normal - DMatrix::identity(n, n) * w).map(|s| Complex::new(0.0, -s)); // −iS
     let eig = SymmetricEigen::new(hermitian);
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&i, &j| eig.eigenvalues[i].total_cmp(&eig.eigenvalues[j]));
-    // −iS v = ω v  ⇒  S v = iω v: the eigenvalue of the normal part is −½ + iω.
+    // −iS v = ω v  ⇒  S v = iω v: the eigenvalue of the normal part is w + iω.
     let kept: Vec<usize> = order[..n / 2].to_vec(); // the ω < 0 half
     let v = DMatrix::from_fn(n, n / 2, |i, j| eig.eigenvectors[(i, kept[j])]);
     let lambda = kept
         .iter()
-        .map(|&k| Complex::new(-0.5, eig.eigenvalues[k]))
+        .map(|&k| Complex::new(w, eig.eigenvalues[k]))
         .collect();
-    let project = |x: &DVector<f64>| -> Vec<Complex<f64>> {
-        let x = x.map(|r| Complex::new(r, 0.0));
-        (v.adjoint() * x).iter().copied().collect()
-    };
+    let complex = |m: &DMatrix<f64>| m.map(|r| Complex::new(r, 0.0));
+    let p_tilde = v.adjoint() * complex(p); // (N/2, r)
+    let b_tilde =
+        v.adjoint() * complex(&DMatrix::from_column_slice(n, 1, b.as_slice()));
     Ok(Dplr {
         lambda,
-        p: project(&p),
-        b: project(&t.b),
+        p: p_tilde,
+        b: b_tilde.iter().copied().collect(),
         v,
     })
 }
-// ANCHOR_END: nplr_legs
+// ANCHOR_END: nplr
+
+/// The DPLR form of HiPPO-LegS (rank one, normal part $-\tfrac12 I + S$).
+///
+/// # Errors
+/// [`Error::InvalidParameter`] unless `n` is even and ≥ 2.
+pub fn nplr_legs(n: usize) -> Result<Dplr> {
+    let t = legs(n.max(1))?;
+    let p = rank_correction_legs(t.b.len());
+    nplr(
+        &t.a,
+        &DMatrix::from_column_slice(p.len(), 1, p.as_slice()),
+        &t.b,
+    )
+}
+
+/// The DPLR form of the state-spaces/s4 LegT (window 2, rank two).
+///
+/// # Errors
+/// [`Error::InvalidParameter`] unless `n` is even and ≥ 2.
+pub fn nplr_legt(n: usize) -> Result<Dplr> {
+    let t = crate::hippo::transitions::legt(n.max(1), 2.0)?;
+    nplr(&t.a, &rank_correction_legt(t.b.len()), &t.b)
+}
 
 impl Dplr {
-    /// Rebuilds the real matrix $A$ from the kept half:
-    /// $A = 2\,\mathrm{Re}\big(V (\Lambda - \tilde P\tilde P^*_{\text{full}}) V^*\big)$,
-    /// written as the normal part $2\,\mathrm{Re}(V\Lambda V^*)$ minus $PP^\top$
-    /// with $P = 2\,\mathrm{Re}(V\tilde P)$.
+    /// Rebuilds the real matrix $A$ from the kept half: the normal part is
+    /// $2\,\mathrm{Re}(V\Lambda V^*)$ and the real correction is $PP^\top$ with
+    /// $P = 2\,\mathrm{Re}(V\tilde P)$ (each conjugate half contributes its half).
     pub fn reconstruct_a(&self) -> DMatrix<f64> {
         let lam = DMatrix::from_diagonal(&DVector::from_vec(self.lambda.clone()));
         let normal = (&self.v * lam * self.v.adjoint()).map(|z| 2.0 * z.re);
-        let p = (&self.v * DVector::from_vec(self.p.clone())).map(|z| 2.0 * z.re);
+        let p = (&self.v * &self.p).map(|z| 2.0 * z.re); // (N, r)
         normal - &p * p.transpose()
+    }
+
+    /// The rank $r$ of the low-rank correction.
+    pub fn rank(&self) -> usize {
+        self.p.ncols()
     }
 }
 
@@ -115,7 +171,12 @@ mod tests {
         for (got, want) in omega.iter().zip([0.42749, 1.95779, 5.35421, 19.85741]) {
             assert!((got - want).abs() < 5e-6, "{got} vs {want}");
         }
-        assert!(d.lambda.iter().all(|l| l.re == -0.5 && l.im < 0.0));
+        // w is the mean of the diagonal of A + PPᵀ, −½ up to the rounding of √(n+½)².
+        assert!(
+            d.lambda
+                .iter()
+                .all(|l| (l.re + 0.5).abs() < 1e-14 && l.im < 0.0)
+        );
         assert!(nplr_legs(7).is_err());
     }
 }

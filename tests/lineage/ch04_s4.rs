@@ -4,12 +4,15 @@
 
 use nalgebra::{Complex, DMatrix, DVector};
 use proptest::prelude::*;
+use ssm_lineage::hippo::Transition;
 use ssm_lineage::hippo::transitions::legs;
+use ssm_lineage::hippo::transitions::legt;
 use ssm_lineage::lssl::Ssm;
 use ssm_lineage::lssl::discretize::discretize_bilinear;
 use ssm_lineage::lssl::views::kernel_naive;
+use ssm_lineage::s4::Dplr;
 use ssm_lineage::s4::kernel::{cauchy, kernel_dplr, woodbury_rank_one};
-use ssm_lineage::s4::nplr::nplr_legs;
+use ssm_lineage::s4::nplr::{nplr_legs, nplr_legt};
 
 use crate::cases;
 use crate::strategies::{gaussian, lengths, log_uniform_dt};
@@ -33,22 +36,25 @@ proptest! {
 
     /// The headline claim: Algorithm 1 (Cauchy + Woodbury + inverse FFT) gives
     /// the same kernel as powers of the dense bilinear Ā (chapter 2) for
-    /// HiPPO-LegS with a random C. Both routes round at about ε times the
+    /// HiPPO-LegS and the s4 LegT (rank 2) with a random C. Both routes round at about ε times the
     /// sizes they combine: the eigenbasis is unitary (no growth), the nodes
     /// g = (2/Δ)(1−ω)/(1+ω) reach ~1e5 near ω = −1, and the inverse FFT
     /// averages L values: 1e-11 relative to Σ|K| leaves two orders of margin
     /// over the errors measured (≤ 1e-13).
     #[test]
     fn dplr_kernel_equals_the_naive_kernel(
-        half in 1usize..=8, dt in log_uniform_dt(1e-3, 1e-1), len in lengths(256), seed in any::<u64>()
+        half in 1usize..=8, dt in log_uniform_dt(1e-3, 1e-1), len in lengths(256), seed in any::<u64>(),
+        measure in 0usize..2
     ) {
         let n = 2 * half;
-        let t = legs(n).expect("valid");
+        let (t, dplr): (Transition, Dplr) = match measure {
+            0 => (legs(n).expect("valid"), nplr_legs(n).expect("valid")),
+            _ => (legt(n, 2.0).expect("valid"), nplr_legt(n).expect("valid")),
+        };
         let c = gaussian(n, 1, seed).column(0).into_owned();
         let dense = discretize_bilinear(&Ssm::new(t.a.clone(), t.b.clone(), c.clone(), 0.0).expect("finite"), dt)
             .expect("valid");
         let naive = kernel_naive(&dense, len);
-        let dplr = nplr_legs(n).expect("valid");
         let fast = kernel_dplr(&dplr, &c_tilde(&dense.a_bar, &c, &dplr.v, len), dt, len).expect("valid");
         let scale: f64 = naive.iter().map(|k| k.abs()).sum::<f64>() + c.norm() * dt;
         for l in 0..len {
@@ -98,15 +104,22 @@ proptest! {
 
 /// The DPLR form rebuilds A from a unitary eigenbasis: the error is rounding,
 /// about N·ε·‖A‖ (a Hermitian eigensolver is backward stable), bounded here
-/// by 1e-12·N·‖A‖ at N = 8, 64 and 256.
+/// by 1e-12·N·‖A‖ at N = 8, 64 and 256, for LegS and LegT (rank 2).
 #[test]
 fn dplr_reconstructs_a_up_to_n_256() {
     for n in [8, 64, 256] {
-        let a = legs(n).expect("valid").a;
-        let err = (nplr_legs(n).expect("valid").reconstruct_a() - &a)
-            .abs()
-            .max();
-        assert!(err <= 1e-12 * n as f64 * a.norm(), "N={n}: {err:e}");
+        let cases = [
+            (legs(n).expect("valid").a, nplr_legs(n).expect("valid")),
+            (legt(n, 2.0).expect("valid").a, nplr_legt(n).expect("valid")),
+        ];
+        for (a, dplr) in cases {
+            let err = (dplr.reconstruct_a() - &a).abs().max();
+            let rank = dplr.rank();
+            assert!(
+                err <= 1e-12 * n as f64 * a.norm(),
+                "N={n}, rank {rank}: {err:e}"
+            );
+        }
     }
 }
 
