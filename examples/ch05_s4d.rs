@@ -9,15 +9,16 @@ use std::process::ExitCode;
 use nalgebra::Complex;
 use ssm_lineage::lssl::Rule;
 use ssm_lineage::s4d::S4dInit;
-use ssm_lineage::s4d::init::eigenvalues;
+use ssm_lineage::s4d::init::{eigenvalues, input_vector};
 use ssm_lineage::s4d::kernel::vandermonde_kernel;
 use ssm_lineage::support::figure::{LinePlot, exit_code, figure_path, save_grid};
 
 const N: usize = 64;
-const INITS: [(S4dInit, &str); 3] = [
+const INITS: [(S4dInit, &str); 4] = [
     (S4dInit::Lin, "S4D-Lin: −½ + iπn"),
     (S4dInit::Inv, "S4D-Inv: −½ + i(N/π)(N/(2n+1) − 1)"),
     (S4dInit::Real, "S4D-Real: −(n+1)"),
+    (S4dInit::Legs, "S4D-LegS: spectrum of LegS's normal part"),
 ];
 
 fn main() -> ExitCode {
@@ -34,11 +35,10 @@ fn spectra() -> ssm_lineage::Result<()> {
                 .points(&format!("{} modes (N = {N})", N / 2), points),
         );
     }
-    save_grid(&figure_path("ch05", "spectra.svg"), &plots, 3)
+    save_grid(&figure_path("ch05", "spectra.svg"), &plots, 2)
 }
 
 fn kernels() -> ssm_lineage::Result<()> {
-    let ones = vec![Complex::new(1.0, 0.0); N / 2];
     let c: Vec<Complex<f64>> = (0..N / 2)
         .map(|n| Complex::new(1.0 / (1.0 + n as f64), 0.0))
         .collect();
@@ -46,9 +46,10 @@ fn kernels() -> ssm_lineage::Result<()> {
     let mut plots = Vec::new();
     for (init, title) in INITS {
         let lambda = eigenvalues(init, N)?;
+        let b = input_vector(init, N)?;
         let mut plot = LinePlot::new(title, "lag ℓ (steps)", "K̄_ℓ / Δ");
         for dt in [0.01, 0.03, 0.1] {
-            let k = vandermonde_kernel(&lambda, &ones, &c, dt, Rule::Zoh, len)?;
+            let k = vandermonde_kernel(&lambda, &b, &c, dt, Rule::Zoh, len)?;
             plot = plot.line(
                 &format!("Δ = {dt}"),
                 k.iter()
@@ -59,7 +60,7 @@ fn kernels() -> ssm_lineage::Result<()> {
         }
         plots.push(plot);
     }
-    save_grid(&figure_path("ch05", "kernels.svg"), &plots, 3)
+    save_grid(&figure_path("ch05", "kernels.svg"), &plots, 2)
 }
 
 fn run() -> ssm_lineage::Result<()> {

@@ -6,6 +6,7 @@ use std::f64::consts::PI;
 use nalgebra::Complex;
 
 use crate::error::{Error, Result};
+use crate::s4::nplr::nplr_legs;
 
 /// An initialisation of the diagonal $A$.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +17,9 @@ pub enum S4dInit {
     Inv,
     /// S4D-Real, Eq. (D3): $-(n+1)$, the eigenvalues of HiPPO-LegS.
     Real,
+    /// S4D-LegS, Eq. (D6): the eigenvalues $-\tfrac12 + i\omega_n$ of the normal
+    /// part of HiPPO-LegS (chapter 4's DPLR $\Lambda$), with $B = V^*B$.
+    Legs,
 }
 
 /// Rejects a state size that cannot be split into conjugate pairs.
@@ -44,6 +48,9 @@ pub(crate) fn check_pairs(n: usize) -> Result<usize> {
 // ANCHOR: s4d_init
 pub fn eigenvalues(init: S4dInit, n: usize) -> Result<Vec<Complex<f64>>> {
     let modes = check_pairs(n)?;
+    if init == S4dInit::Legs {
+        return Ok(nplr_legs(n)?.lambda);
+    }
     let big_n = n as f64; // the paper's N counts real dimensions
     Ok((0..modes)
         .map(|k| {
@@ -53,12 +60,28 @@ pub fn eigenvalues(init: S4dInit, n: usize) -> Result<Vec<Complex<f64>>> {
                 S4dInit::Inv => {
                     Complex::new(-0.5, big_n / PI * (big_n / (2.0 * k + 1.0) - 1.0))
                 }
-                S4dInit::Real => Complex::new(-(k + 1.0), 0.0),
+                S4dInit::Real | S4dInit::Legs => Complex::new(-(k + 1.0), 0.0),
             }
         })
         .collect())
 }
 // ANCHOR_END: s4d_init
+
+/// The input vector $B$ each initialisation starts from: all ones, except
+/// S4D-LegS, which keeps LegS's $B$ in the eigenbasis, $\tilde B = V^* B$.
+///
+/// Implements Eq. (D6) for $B$ (the S4D paper halves it; the reference code,
+/// and this crate, do not).
+///
+/// # Errors
+/// [`crate::Error::InvalidParameter`] unless `n` is even and ≥ 2.
+pub fn input_vector(init: S4dInit, n: usize) -> Result<Vec<Complex<f64>>> {
+    let modes = check_pairs(n)?;
+    match init {
+        S4dInit::Legs => Ok(nplr_legs(n)?.b),
+        _ => Ok(vec![Complex::new(1.0, 0.0); modes]),
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -82,6 +105,21 @@ mod tests {
             assert!((inv[k].im - want).abs() < 0.005, "{k}: {}", inv[k].im);
         }
         assert!((inv[31].im - 0.323362).abs() < 5e-7);
+    }
+
+    #[test]
+    fn s4d_legs_is_the_legs_normal_spectrum() {
+        // math.md §2.7 (N = 8): −½ ± i{0.42749, 1.95779, 5.35421, 19.85741}.
+        let mut omega: Vec<f64> = eigenvalues(S4dInit::Legs, 8)
+            .unwrap()
+            .iter()
+            .map(|l| l.im.abs())
+            .collect();
+        omega.sort_by(f64::total_cmp);
+        for (got, want) in omega.iter().zip([0.42749, 1.95779, 5.35421, 19.85741]) {
+            assert!((got - want).abs() < 5e-6, "{got} vs {want}");
+        }
+        assert_eq!(input_vector(S4dInit::Legs, 8).unwrap().len(), 4);
     }
 
     #[test]

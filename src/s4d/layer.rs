@@ -3,7 +3,7 @@
 use nalgebra::{Complex, DMatrix, DVector};
 use rayon::prelude::*;
 
-use super::init::{S4dInit, check_pairs, eigenvalues};
+use super::init::{S4dInit, check_pairs, eigenvalues, input_vector};
 use super::kernel::vandermonde_kernel_fast;
 use crate::error::{Error, Result, check_positive, check_size};
 use crate::lssl::Rule;
@@ -57,7 +57,7 @@ impl S4dConfig {
     }
 }
 
-/// An S4D layer with $B = 1$, complex Gaussian $C$, Gaussian skip $D$, and
+/// An S4D layer with $B$ from the initialisation ([`input_vector`]), complex Gaussian $C$, Gaussian skip $D$, and
 /// each channel discretized once at construction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct S4dLayer {
@@ -83,7 +83,7 @@ impl S4dLayer {
         let lambda = eigenvalues(config.init, config.n)?;
         let modes = lambda.len();
         let mut rng = seeded(seed);
-        let ones = vec![Complex::new(1.0, 0.0); modes];
+        let b = input_vector(config.init, config.n)?;
         let (mut c, mut dt, mut a_bar, mut b_bar) = (vec![], vec![], vec![], vec![]);
         for _ in 0..config.channels {
             let re = normal_vector(&mut rng, modes, 0.5f64.sqrt());
@@ -95,7 +95,7 @@ impl S4dLayer {
                     .collect(),
             );
             let step = log_uniform(&mut rng, config.dt_min, config.dt_max);
-            let (a, b) = discretize_diagonal(&lambda, &ones, step, config.rule)?;
+            let (a, b) = discretize_diagonal(&lambda, &b, step, config.rule)?;
             dt.push(step);
             a_bar.push(a);
             b_bar.push(b);

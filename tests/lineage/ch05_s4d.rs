@@ -112,7 +112,7 @@ proptest! {
     #[test]
     fn s4d_layer_recurrence_equals_convolution(
         channels in 1usize..4, pairs in 1usize..9, len in lengths(200), seed in any::<u64>(),
-        init in prop_oneof![Just(S4dInit::Lin), Just(S4dInit::Inv), Just(S4dInit::Real)],
+        init in prop_oneof![Just(S4dInit::Lin), Just(S4dInit::Inv), Just(S4dInit::Real), Just(S4dInit::Legs)],
         rule in prop_oneof![Just(Rule::Zoh), Just(Rule::Bilinear)],
     ) {
         let config = S4dConfig { rule, ..S4dConfig::new(channels, 2 * pairs, init) };
