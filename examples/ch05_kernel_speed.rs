@@ -1,6 +1,7 @@
 //! Chapter 5: how fast the S4D kernel and its FFT convolution are, for
 //! H = 256 channels of 64 complex modes (state size 128), ZOH, against the
-//! readable route (per-channel `vandermonde_kernel`, sequential). A speed
+//! readable route (per-channel `vandermonde_kernel`, sequential), and the S4
+//! kernel (Cauchy sums and Woodbury) at the same sizes. A speed
 //! table: run by hand, not part of the book build.
 //!
 //! Run: `cargo run --release --example ch05_kernel_speed`
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use nalgebra::Complex;
+use ssm_lineage::s4::S4Layer;
 use ssm_lineage::s4d::kernel::vandermonde_kernel;
 use ssm_lineage::s4d::{S4dConfig, S4dInit, S4dLayer};
 use ssm_lineage::support::figure::exit_code;
@@ -69,6 +71,18 @@ fn run() -> ssm_lineage::Result<()> {
             1e3 * total,
             1e3 * readable
         );
+    }
+    println!();
+    println!(
+        "S4 (DPLR LegS, rank 1), H = {H} channels, N = {N} (all {N} modes in the Cauchy sums); best of 3 runs"
+    );
+    println!("{:>7} {:>14} {:>14}", "L", "kernel (ms)", "total (ms)");
+    for len in [1024, 4096] {
+        let layer = S4Layer::new(H, N, len, 2)?;
+        let u = normal_matrix(&mut seeded(len as u64), len, H, 1.0);
+        let kernel = best_of(3, || drop(black_box(layer.kernel(len))));
+        let total = best_of(3, || drop(black_box(layer.convolve(&u))));
+        println!("{len:>7} {:>14.1} {:>14.1}", 1e3 * kernel, 1e3 * total);
     }
     Ok(())
 }

@@ -38,6 +38,43 @@ pub fn cauchy(
 }
 // ANCHOR_END: cauchy
 
+/// Several Cauchy sums over the same nodes and poles, sharing the divisions:
+/// $k_m(z_j) = \sum_n \frac{v_{m,n}}{z_j - w_n}$ for every numerator $v_m$.
+/// One division per (node, pole) instead of one per sum: the fast path of
+/// [`cauchy`] for the S4 kernel, which needs $(r+1)^2$ sums at once.
+///
+/// # Shapes
+/// `v`: `M × (N,)`, `z`: `(L,)`, `w`: `(N,)` → `M × (L,)`.
+///
+/// # Panics
+/// If a numerator's length differs from `w`'s.
+pub fn cauchy_many(
+    v: &[Vec<Complex<f64>>],
+    z: &[Complex<f64>],
+    w: &[Complex<f64>],
+) -> Vec<Vec<Complex<f64>>> {
+    for vm in v {
+        assert_eq!(
+            vm.len(),
+            w.len(),
+            "cauchy_many: numerator ({},) vs w ({},)",
+            vm.len(),
+            w.len()
+        );
+    }
+    let mut out = vec![Vec::with_capacity(z.len()); v.len()];
+    let mut r = vec![Complex::new(0.0, 0.0); w.len()];
+    for z in z {
+        for (r, w) in r.iter_mut().zip(w) {
+            *r = (z - w).inv();
+        }
+        for (o, vm) in out.iter_mut().zip(v) {
+            o.push(vm.iter().zip(&r).map(|(v, r)| v * r).sum());
+        }
+    }
+    out
+}
+
 /// The inverse of a diagonal-plus-rank-one matrix by the Woodbury identity.
 ///
 /// Implements Eq. (S4): $(R^{-1} + P Q^*)^{-1} = R - R P\,(1 + Q^* R P)^{-1} Q^* R$
@@ -130,22 +167,30 @@ pub fn kernel_dplr(
         .iter()
         .map(|w| (one - w) / (one + w) * (2.0 / dt))
         .collect();
-    let sum = |u: &[Complex<f64>], v: &[Complex<f64>], conj_u: bool| {
-        let weights: Vec<Complex<f64>> = u
-            .iter()
+    let product = |u: &[Complex<f64>],
+                   v: &[Complex<f64>],
+                   conj_u: bool|
+     -> Vec<Complex<f64>> {
+        u.iter()
             .zip(v)
             .map(|(u, v)| if conj_u { u.conj() * v } else { u * v })
-            .collect();
-        cauchy(&weights, &g, &lambda)
+            .collect()
     };
     let r = p.len();
-    let k00 = sum(&c, &b, false); // C̃ R B
-    let k01: Vec<_> = p.iter().map(|pj| sum(&c, pj, false)).collect(); // C̃ R P
-    let k10: Vec<_> = p.iter().map(|pi| sum(pi, &b, true)).collect(); // P* R B
-    let k11: Vec<Vec<_>> = p
-        .iter()
-        .map(|pi| p.iter().map(|pj| sum(pi, pj, true)).collect())
-        .collect();
+    // Numerators, in order: C̃B, C̃P_j (r), P_i*B (r), P_i*P_j (r²).
+    let mut numerators = vec![product(&c, &b, false)];
+    numerators.extend(p.iter().map(|pj| product(&c, pj, false)));
+    numerators.extend(p.iter().map(|pi| product(pi, &b, true)));
+    numerators.extend(
+        p.iter()
+            .flat_map(|pi| p.iter().map(move |pj| (pi, pj)))
+            .map(|(pi, pj)| product(pi, pj, true)),
+    );
+    let sums = cauchy_many(&numerators, &g, &lambda);
+    let k00 = &sums[0]; // C̃ R B
+    let k01 = &sums[1..1 + r]; // C̃ R P
+    let k10 = &sums[1 + r..1 + 2 * r]; // P* R B
+    let k11 = |i: usize, j: usize| &sums[1 + 2 * r + i * r + j]; // P* R P
     let at_minus_one =
         c.iter().zip(&b).map(|(c, b)| c * b).sum::<Complex<f64>>() * (dt / 2.0);
     let spectrum: Vec<Complex<f64>> = (0..len)
@@ -155,7 +200,7 @@ pub fn kernel_dplr(
             }
             // Woodbury: k00 − k01 (I + k11)⁻¹ k10, an r × r solve per node.
             let m = DMatrix::from_fn(r, r, |i, j| {
-                k11[i][j][k] + if i == j { one } else { 0.0 * one }
+                k11(i, j)[k] + if i == j { one } else { 0.0 * one }
             });
             let rhs = DVector::from_fn(r, |i, _| k10[i][k]);
             let x = m

@@ -11,7 +11,7 @@ use ssm_lineage::lssl::Ssm;
 use ssm_lineage::lssl::discretize::discretize_bilinear;
 use ssm_lineage::lssl::views::kernel_naive;
 use ssm_lineage::s4::Dplr;
-use ssm_lineage::s4::kernel::{cauchy, kernel_dplr, woodbury_rank_one};
+use ssm_lineage::s4::kernel::{cauchy, cauchy_many, kernel_dplr, woodbury_rank_one};
 use ssm_lineage::s4::nplr::{nplr_legs, nplr_legt};
 
 use crate::cases;
@@ -83,6 +83,26 @@ proptest! {
         let size = dense.iter().map(|z| z.norm()).fold(0.0, f64::max);
         let err = (dense - fast).iter().map(|z| z.norm()).fold(0.0, f64::max);
         prop_assert!(err <= 1e-11 * (1.0 + size), "{err}");
+    }
+
+    /// Sharing the divisions across numerators changes nothing: every sum of
+    /// `cauchy_many` is exactly the operations of `cauchy` in the same order.
+    #[test]
+    fn shared_divisions_equal_separate_cauchy_sums(
+        n in 1usize..12, m in 1usize..20, sums in 1usize..5, seed in any::<u64>()
+    ) {
+        let g = gaussian(2 * n * (sums + 1) + 2 * m, 1, seed);
+        let at = |k: usize| Complex::new(g[2 * k], g[2 * k + 1]);
+        let w: Vec<Complex<f64>> = (0..n).map(|i| at(i) - Complex::new(3.0, 0.0)).collect();
+        let z: Vec<Complex<f64>> = (0..m).map(|j| at(n + j) + Complex::new(3.0, 0.0)).collect();
+        let v: Vec<Vec<Complex<f64>>> = (0..sums).map(|s| (0..n).map(|i| at(n + m + s * n + i)).collect()).collect();
+        let many = cauchy_many(&v, &z, &w);
+        for (vm, got) in v.iter().zip(&many) {
+            let want = cauchy(vm, &z, &w);
+            for (a, b) in got.iter().zip(&want) {
+                prop_assert!((a - b).norm() <= 4.0 * f64::EPSILON * (1.0 + b.norm()) * n as f64);
+            }
+        }
     }
 
     /// The Cauchy sum equals the product with the dense Cauchy matrix.
