@@ -9,13 +9,13 @@
 
 use std::hint::black_box;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use ssm_lineage::attention::{causal_attention, causal_attention_ops};
 use ssm_lineage::rnn::LinearRnn;
 use ssm_lineage::support::fft::{causal_conv_fft, causal_conv_fft_flops};
 use ssm_lineage::support::figure::{LinePlot, Scale, exit_code, figure_path};
 use ssm_lineage::support::rng::{normal_matrix, seeded};
+use ssm_lineage::support::timing::best_of;
 use ssm_lineage::traits::{Convolutional, Recurrent};
 
 /// Head dimension of the attention and state size of the recurrence.
@@ -23,17 +23,6 @@ const D: usize = 16;
 
 fn main() -> ExitCode {
     exit_code("ch00_cost", run())
-}
-
-/// The fastest of `reps` runs of `f`, in seconds.
-fn seconds(reps: usize, mut f: impl FnMut()) -> f64 {
-    (0..reps)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
 }
 
 fn run() -> ssm_lineage::Result<()> {
@@ -52,9 +41,9 @@ fn run() -> ssm_lineage::Result<()> {
         let kernel = rnn.kernel(len);
         let reps = if len <= 1 << 11 { 5 } else { 1 };
         let t = [
-            seconds(reps, || drop(black_box(causal_attention(&q, &q, &q)))),
-            seconds(reps, || drop(black_box(rnn.scan(&u)))),
-            seconds(reps, || {
+            best_of(reps, || drop(black_box(causal_attention(&q, &q, &q)))),
+            best_of(reps, || drop(black_box(rnn.scan(&u)))),
+            best_of(reps, || {
                 drop(black_box(causal_conv_fft(kernel.as_slice(), u.as_slice())))
             }),
         ];

@@ -7,31 +7,19 @@
 
 use std::hint::black_box;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use ssm_lineage::lssl::views::kernel_naive;
 use ssm_lineage::lssl::{Rule, Ssm, discretize};
 use ssm_lineage::support::fft::{causal_conv_direct, causal_conv_fft};
 use ssm_lineage::support::figure::exit_code;
 use ssm_lineage::support::rng::{normal_matrix, seeded};
+use ssm_lineage::support::timing::best_within;
 use ssm_lineage::traits::Recurrent;
 
 const N: usize = 64;
 
 fn main() -> ExitCode {
     exit_code("ch02_speed", run())
-}
-
-/// The fastest of a few runs of `f`, in seconds (more runs for short ones).
-fn seconds(mut f: impl FnMut()) -> f64 {
-    let mut best = f64::INFINITY;
-    let started = Instant::now();
-    while started.elapsed().as_secs_f64() < 0.3 || best.is_infinite() {
-        let t = Instant::now();
-        f();
-        best = best.min(t.elapsed().as_secs_f64());
-    }
-    best
 }
 
 fn run() -> ssm_lineage::Result<()> {
@@ -48,13 +36,14 @@ fn run() -> ssm_lineage::Result<()> {
         let len = 1usize << power;
         let u = normal_matrix(&mut seeded(power), len, 1, 1.0);
         let k = kernel_naive(&disc, len);
-        let rec = seconds(|| drop(black_box(disc.scan(&u))));
-        let fft = seconds(|| drop(black_box(causal_conv_fft(&k, u.as_slice()))));
-        let powers = seconds(|| drop(black_box(kernel_naive(&disc, len))));
+        let rec = best_within(0.3, || drop(black_box(disc.scan(&u))));
+        let fft =
+            best_within(0.3, || drop(black_box(causal_conv_fft(&k, u.as_slice()))));
+        let powers = best_within(0.3, || drop(black_box(kernel_naive(&disc, len))));
         let direct = if len <= 1 << 13 {
             format!(
                 "{:>11.3}",
-                1e3 * seconds(|| drop(black_box(causal_conv_direct(
+                1e3 * best_within(0.3, || drop(black_box(causal_conv_direct(
                     &k,
                     u.as_slice()
                 ))))

@@ -8,7 +8,6 @@
 
 use std::hint::black_box;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use nalgebra::Complex;
 use ssm_lineage::s4::S4Layer;
@@ -16,6 +15,7 @@ use ssm_lineage::s4d::kernel::vandermonde_kernel;
 use ssm_lineage::s4d::{S4dConfig, S4dInit, S4dLayer};
 use ssm_lineage::support::figure::exit_code;
 use ssm_lineage::support::rng::{normal_matrix, seeded};
+use ssm_lineage::support::timing::best_of;
 use ssm_lineage::traits::Convolutional;
 
 const H: usize = 256;
@@ -23,16 +23,6 @@ const N: usize = 128;
 
 fn main() -> ExitCode {
     exit_code("ch05_kernel_speed", run())
-}
-
-fn best_of(runs: usize, mut f: impl FnMut()) -> f64 {
-    (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
 }
 
 fn run() -> ssm_lineage::Result<()> {

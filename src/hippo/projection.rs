@@ -123,6 +123,28 @@ pub fn legs_step_dense(
     }
 }
 
+/// Feeds every sample to a projector and keeps the coefficients after each:
+/// the shared body of both projectors' `run`.
+///
+/// # Shapes
+/// `f`: `(len,)` → `(len, n)`.
+fn record<P>(
+    projector: &mut P,
+    f: &[f64],
+    update: fn(&mut P, f64) -> Result<()>,
+    coefficients: fn(&P) -> &DVector<f64>,
+) -> Result<DMatrix<f64>> {
+    let n = coefficients(projector).len();
+    let mut history = DMatrix::zeros(f.len(), n); // (len, n)
+    for (k, &v) in f.iter().enumerate() {
+        update(projector, v)?;
+        history
+            .row_mut(k)
+            .copy_from(&coefficients(projector).transpose());
+    }
+    Ok(history)
+}
+
 /// The LegS projector: the coefficients of the whole history $[0, t]$ under
 /// the uniform measure, updated one sample at a time.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,12 +189,7 @@ impl LegsProjector {
     /// # Errors
     /// [`crate::Error::NonFinite`] at the first non-finite sample.
     pub fn run(&mut self, f: &[f64]) -> Result<DMatrix<f64>> {
-        let mut history = DMatrix::zeros(f.len(), self.c.len()); // (len, n)
-        for (k, &v) in f.iter().enumerate() {
-            self.update(v)?;
-            history.row_mut(k).copy_from(&self.c.transpose());
-        }
-        Ok(history)
+        record(self, f, Self::update, Self::coefficients)
     }
 
     /// The current coefficients $c(t)$.
@@ -227,12 +244,7 @@ impl LtiProjector {
     /// # Errors
     /// [`crate::Error::NonFinite`] at the first non-finite sample.
     pub fn run(&mut self, f: &[f64]) -> Result<DMatrix<f64>> {
-        let mut history = DMatrix::zeros(f.len(), self.c.len()); // (len, n)
-        for (k, &v) in f.iter().enumerate() {
-            self.update(v)?;
-            history.row_mut(k).copy_from(&self.c.transpose());
-        }
-        Ok(history)
+        record(self, f, Self::update, Self::coefficients)
     }
 
     /// The current coefficients.
