@@ -9,7 +9,8 @@
 //! - the page made any http(s) request, or names a stylesheet, script, image
 //!   or font by an absolute URL: the book must read with no network;
 //! - an `<img>` does not resolve to a non-empty file of the book;
-//! - an internal link does not resolve to a file, or its `#fragment` to an id.
+//! - an internal link does not resolve to a file, or its `#fragment` to an id;
+//! - text is struck through (markdown pairing two `~`, e.g. KaTeX's `\tilde` glyphs).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,8 +52,8 @@ pub fn check(book: &Path) -> Result<(), Fail> {
 }
 
 /// Shows that the check can fail: a page with raw TeX, a stylesheet and an
-/// image from the network, a missing image and two broken links must give
-/// exactly those problems.
+/// image from the network, a missing image, two broken links and struck-through
+/// text must give exactly those problems.
 pub fn self_test() -> Result<(), Fail> {
     let chromium = find_chromium()?;
     let dir = std::env::temp_dir().join(format!(
@@ -68,6 +69,7 @@ pub fn self_test() -> Result<(), Fail> {
         "<p id=\"here\">Rendered <span class=\"katex\"><span>x^2</span></span>, raw $x_t$ here.</p>",
         "<img src=\"missing.svg\"><img src=\"http://example.com/a.png\">",
         "<a href=\"#here\">ok</a><a href=\"gone.html\">gone</a><a href=\"#nowhere\">bad</a>",
+        "<p><del>struck</del></p>",
         "</body></html>"
     );
     std::fs::write(&page, html)
@@ -82,6 +84,7 @@ pub fn self_test() -> Result<(), Fail> {
         "image missing.svg does not load",
         "link gone.html leads to no file",
         "no element with id nowhere",
+        "struck-through text",
     ];
     let missed: Vec<&str> = expected
         .iter()
@@ -123,6 +126,14 @@ fn check_pages(
         raw_tex(&dom)
             .into_iter()
             .for_each(|t| found(format!("raw TeX outside KaTeX: {t}")));
+        // The book never strikes text through on purpose; markdown does when it
+        // pairs two `~`, e.g. the glyphs KaTeX renders for \tilde.
+        if dom.contains("<del>") || dom.contains("<s>") {
+            found(
+                "struck-through text: markdown paired two `~` (use \\widetilde)"
+                    .into(),
+            );
+        }
         requests
             .into_iter()
             .for_each(|u| found(format!("fetched from the network: {u}")));
