@@ -107,6 +107,39 @@ pub fn woodbury_rank_one(
         - &rp * qr.transpose() / denom
 }
 
+/// Whether the node $g$ sits on a pole $\lambda_n$ of the Cauchy sums.
+fn on_a_pole(g: Complex<f64>, lambda: &[Complex<f64>]) -> bool {
+    lambda
+        .iter()
+        .any(|l| (g - l).norm() <= 1e-12 * (1.0 + l.norm()))
+}
+
+/// $\tilde C (gI - \Lambda + PP^*)^{-1} \tilde B$ by a dense least-squares
+/// solve over all $N$ modes: the fallback at a node where the Cauchy form
+/// divides by zero. The resolvent itself is finite there on the reachable
+/// states; the minimum-norm solution leaves out an inert mode (FouT's
+/// "sine of frequency 0", which $B$ never drives).
+fn resolvent_dense(
+    g: Complex<f64>,
+    lambda: &[Complex<f64>],
+    p: &[Vec<Complex<f64>>],
+    b: &[Complex<f64>],
+    c: &[Complex<f64>],
+) -> Complex<f64> {
+    let n = lambda.len();
+    let p = DMatrix::from_fn(n, p.len(), |i, j| p[j][i]);
+    let m =
+        DMatrix::from_fn(n, n, |i, j| if i == j { g - lambda[i] } else { 0.0 * g })
+            + &p * p.adjoint();
+    let rhs = DVector::from_column_slice(b);
+    let svd = m.svd(true, true);
+    let tolerance = 1e-12 * svd.singular_values.max();
+    match svd.solve(&rhs, tolerance) {
+        Ok(x) => c.iter().zip(x.iter()).map(|(c, x)| c * x).sum(),
+        Err(_) => Complex::new(f64::NAN, f64::NAN),
+    }
+}
+
 fn with_conjugates(v: &[Complex<f64>]) -> Vec<Complex<f64>> {
     v.iter()
         .copied()
@@ -123,7 +156,9 @@ fn with_conjugates(v: &[Complex<f64>]) -> Vec<Complex<f64>> {
 /// conjugate pair (blocks of size 1 and $r$ for a rank-$r$ correction),
 /// $\hat K(\omega) = \frac{2}{1+\omega}\big(k_{00} - k_{01}(I + k_{11})^{-1} k_{10}\big)$,
 /// and $\bar K = \mathcal{F}^{-1}(\hat K)$. At $\omega = -1$ (even $L$) the
-/// limit $\hat K = \frac{\Delta}{2}\tilde C B$ is used.
+/// limit $\hat K = \frac{\Delta}{2}\tilde C B$ is used. At a node that falls
+/// exactly on a pole (S4-FouT's $\lambda = 0$ at $\omega = 1$) the Cauchy
+/// form is a removable $0/0$; that one node is solved densely.
 ///
 /// # Shapes
 /// `c_tilde`: `(N/2,)` → `(len,)`.
@@ -197,6 +232,12 @@ pub fn kernel_dplr(
         .map(|k| {
             if (one + omega[k]).norm() < 1e-9 {
                 return at_minus_one; // ω = −1: the limit of the bilinear factor
+            }
+            if on_a_pole(g[k], &lambda) {
+                // A removable 0/0 of the Cauchy form (FouT's λ = 0 at ω = 1):
+                // solve the dense resolvent at this one node instead.
+                return resolvent_dense(g[k], &lambda, &p, &b, &c)
+                    * (2.0 / (one + omega[k]));
             }
             // Woodbury: k00 − k01 (I + k11)⁻¹ k10, an r × r solve per node.
             let m = DMatrix::from_fn(r, r, |i, j| {

@@ -90,11 +90,30 @@ pub fn nplr(a: &DMatrix<f64>, p: &DMatrix<f64>, b: &DVector<f64>) -> Result<Dplr
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&i, &j| eig.eigenvalues[i].total_cmp(&eig.eigenvalues[j]));
     // −iS v = ω v  ⇒  S v = iω v: the eigenvalue of the normal part is w + iω.
-    let kept: Vec<usize> = order[..n / 2].to_vec(); // the ω < 0 half
-    let v = DMatrix::from_fn(n, n / 2, |i, j| eig.eigenvectors[(i, kept[j])]);
-    let lambda = kept
+    // Eigenvalues ω ≈ 0 have no conjugate partner of their own (FouT has two):
+    // they are re-paired from a real basis of the null space of S.
+    let scale = eig.eigenvalues.amax().max(1.0);
+    let zero: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&k| eig.eigenvalues[k].abs() <= 1e-9 * scale)
+        .collect();
+    let negative: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&k| eig.eigenvalues[k] < -1e-9 * scale)
+        .collect(); // the ω < 0 half
+    let mut v = DMatrix::zeros(n, n / 2);
+    for (j, &k) in negative.iter().enumerate() {
+        v.set_column(j, &eig.eigenvectors.column(k));
+    }
+    for (j, pair) in zero_pairs(&eig.eigenvectors, &zero).iter().enumerate() {
+        v.set_column(negative.len() + j, pair);
+    }
+    let lambda = negative
         .iter()
         .map(|&k| Complex::new(w, eig.eigenvalues[k]))
+        .chain(std::iter::repeat_n(Complex::new(w, 0.0), zero.len() / 2))
         .collect();
     let complex = |m: &DMatrix<f64>| m.map(|r| Complex::new(r, 0.0));
     let p_tilde = v.adjoint() * complex(p); // (N/2, r)
@@ -108,6 +127,43 @@ pub fn nplr(a: &DMatrix<f64>, p: &DMatrix<f64>, b: &DVector<f64>) -> Result<Dplr
     })
 }
 // ANCHOR_END: nplr
+
+/// Pairs a null space of $S$ into conjugate modes: a real orthonormal basis
+/// $u_1, \dots, u_{2m}$ of the span of the given eigenvectors (the span is
+/// closed under conjugation because $S$ is real), then
+/// $v_j = (u_{2j-1} + i u_{2j})/\sqrt 2$, whose conjugates are the other half.
+/// This is the general form of s4's FouT special case
+/// $v = (e_0 + i e_1)/\sqrt 2$.
+fn zero_pairs(
+    eigenvectors: &DMatrix<Complex<f64>>,
+    zero: &[usize],
+) -> Vec<DVector<Complex<f64>>> {
+    let n = eigenvectors.nrows();
+    if zero.is_empty() {
+        return Vec::new();
+    }
+    // Real and imaginary parts span the same real subspace of dimension 2m.
+    let parts = DMatrix::from_fn(n, 2 * zero.len(), |i, j| {
+        let z = eigenvectors[(i, zero[j / 2])];
+        if j % 2 == 0 { z.re } else { z.im }
+    });
+    let svd = parts.svd(true, false);
+    let Some(u) = svd.u else {
+        return Vec::new();
+    };
+    let mut basis: Vec<usize> = (0..svd.singular_values.len()).collect();
+    basis
+        .sort_by(|&i, &j| svd.singular_values[j].total_cmp(&svd.singular_values[i]));
+    let root_half = 0.5f64.sqrt();
+    basis[..zero.len()]
+        .chunks_exact(2)
+        .map(|ij| {
+            DVector::from_fn(n, |i, _| {
+                Complex::new(u[(i, ij[0])], u[(i, ij[1])]) * root_half
+            })
+        })
+        .collect()
+}
 
 /// The DPLR form of HiPPO-LegS (rank one, normal part $-\tfrac12 I + S$).
 ///
@@ -130,6 +186,33 @@ pub fn nplr_legs(n: usize) -> Result<Dplr> {
 pub fn nplr_legt(n: usize) -> Result<Dplr> {
     let t = crate::hippo::transitions::legt(n.max(1), 2.0)?;
     nplr(&t.a, &rank_correction_legt(t.b.len()), &t.b)
+}
+
+/// The rank-one correction of S4-FouT: $P = B$ ($P_0 = 1$, $P_{2k} = \sqrt 2$),
+/// so that $A + PP^\top$ is skew-symmetric (the rotations alone).
+pub fn rank_correction_fout(n: usize) -> DVector<f64> {
+    DVector::from_fn(n, |i, _| match i {
+        0 => 1.0,
+        i if i.is_multiple_of(2) => 2f64.sqrt(),
+        _ => 0.0,
+    })
+}
+
+/// The DPLR form of S4-FouT (rank one, normal part skew-symmetric). Its
+/// normal part has a double zero eigenvalue (the constant and the inert
+/// "sine of frequency 0"), paired into one conjugate mode with
+/// $\lambda = 0$.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] unless `n` is even and ≥ 2.
+pub fn nplr_fout(n: usize) -> Result<Dplr> {
+    let t = crate::hippo::transitions::fout(n)?;
+    let p = rank_correction_fout(n);
+    nplr(
+        &t.a,
+        &DMatrix::from_column_slice(p.len(), 1, p.as_slice()),
+        &t.b,
+    )
 }
 
 impl Dplr {
@@ -178,5 +261,20 @@ mod tests {
                 .all(|l| (l.re + 0.5).abs() < 1e-14 && l.im < 0.0)
         );
         assert!(nplr_legs(7).is_err());
+    }
+
+    #[test]
+    fn fout_pairs_its_double_zero_into_one_mode() {
+        // The normal part of FouT is the rotations alone: ±iπk for k ≥ 1, and
+        // a double 0 (the constant and the inert sine of frequency 0).
+        let d = nplr_fout(8).unwrap();
+        let mut omega: Vec<f64> = d.lambda.iter().map(|l| l.im).collect();
+        omega.sort_by(f64::total_cmp);
+        let pi = std::f64::consts::PI;
+        for (got, want) in omega.iter().zip([-3.0 * pi, -2.0 * pi, -pi, 0.0]) {
+            assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        }
+        let a = crate::hippo::transitions::fout(8).unwrap().a;
+        assert!((d.reconstruct_a() - a).abs().max() < 1e-12);
     }
 }

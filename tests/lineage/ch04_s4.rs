@@ -5,14 +5,13 @@
 use nalgebra::{Complex, DMatrix, DVector};
 use proptest::prelude::*;
 use ssm_lineage::hippo::Transition;
-use ssm_lineage::hippo::transitions::legs;
-use ssm_lineage::hippo::transitions::legt;
+use ssm_lineage::hippo::transitions::{fout, legs, legt};
 use ssm_lineage::lssl::Ssm;
 use ssm_lineage::lssl::discretize::discretize_bilinear;
 use ssm_lineage::lssl::views::kernel_naive;
 use ssm_lineage::s4::Dplr;
 use ssm_lineage::s4::kernel::{cauchy, cauchy_many, kernel_dplr, woodbury_rank_one};
-use ssm_lineage::s4::nplr::{nplr_legs, nplr_legt};
+use ssm_lineage::s4::nplr::{nplr_fout, nplr_legs, nplr_legt};
 
 use crate::cases;
 use crate::strategies::{gaussian, lengths, log_uniform_dt};
@@ -36,7 +35,8 @@ proptest! {
 
     /// The headline claim: Algorithm 1 (Cauchy + Woodbury + inverse FFT) gives
     /// the same kernel as powers of the dense bilinear Ā (chapter 2) for
-    /// HiPPO-LegS and the s4 LegT (rank 2) with a random C. Both routes round at about ε times the
+    /// HiPPO-LegS, the s4 LegT (rank 2) and S4-FouT (whose λ = 0 mode puts the
+    /// node ω = 1 on a pole: the dense fallback) with a random C. Both routes round at about ε times the
     /// sizes they combine: the eigenbasis is unitary (no growth), the nodes
     /// g = (2/Δ)(1−ω)/(1+ω) reach ~1e5 near ω = −1, and the inverse FFT
     /// averages L values: 1e-11 relative to Σ|K| leaves two orders of margin
@@ -44,12 +44,13 @@ proptest! {
     #[test]
     fn dplr_kernel_equals_the_naive_kernel(
         half in 1usize..=8, dt in log_uniform_dt(1e-3, 1e-1), len in lengths(256), seed in any::<u64>(),
-        measure in 0usize..2
+        measure in 0usize..3
     ) {
         let n = 2 * half;
         let (t, dplr): (Transition, Dplr) = match measure {
             0 => (legs(n).expect("valid"), nplr_legs(n).expect("valid")),
-            _ => (legt(n, 2.0).expect("valid"), nplr_legt(n).expect("valid")),
+            1 => (legt(n, 2.0).expect("valid"), nplr_legt(n).expect("valid")),
+            _ => (fout(n).expect("valid"), nplr_fout(n).expect("valid")),
         };
         let c = gaussian(n, 1, seed).column(0).into_owned();
         let dense = discretize_bilinear(&Ssm::new(t.a.clone(), t.b.clone(), c.clone(), 0.0).expect("finite"), dt)
@@ -124,13 +125,15 @@ proptest! {
 
 /// The DPLR form rebuilds A from a unitary eigenbasis: the error is rounding,
 /// about N·ε·‖A‖ (a Hermitian eigensolver is backward stable), bounded here
-/// by 1e-12·N·‖A‖ at N = 8, 64 and 256, for LegS and LegT (rank 2).
+/// by 1e-12·N·‖A‖ at N = 8, 64 and 256, for LegS, LegT (rank 2) and FouT
+/// (whose double zero eigenvalue is re-paired from a real null-space basis).
 #[test]
 fn dplr_reconstructs_a_up_to_n_256() {
     for n in [8, 64, 256] {
         let cases = [
             (legs(n).expect("valid").a, nplr_legs(n).expect("valid")),
             (legt(n, 2.0).expect("valid").a, nplr_legt(n).expect("valid")),
+            (fout(n).expect("valid").a, nplr_fout(n).expect("valid")),
         ];
         for (a, dplr) in cases {
             let err = (dplr.reconstruct_a() - &a).abs().max();
@@ -209,4 +212,50 @@ proptest! {
             prop_assert!(err <= 1e-11 * scale, "channel {h}: {err:e} vs scale {scale:e}");
         }
     }
+}
+
+/// Golden kernels from `tests/golden/s4_kernel.py`, a NumPy port of the
+/// reference code's route (only the `rfft` half of the nodes, ω^{L/2} as a
+/// floating-point power so that 1 + ω is tiny rather than zero, `irfft`),
+/// for LegS and the rank-two LegT at small and large Δ. The two routes differ
+/// only in rounding: each is accurate to a few ε relative to Σ|K̄| (see
+/// `dplr_kernel_equals_the_naive_kernel`), so 1e-12 is a real check.
+#[test]
+fn golden_kernel_from_the_reference_route() {
+    let text = include_str!("../golden/s4_kernel.txt");
+    let mut checked = 0;
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let mut fields = line.split_whitespace();
+        let measure = fields.next().expect("a measure");
+        let mut number =
+            || -> f64 { fields.next().expect("a field").parse().expect("a number") };
+        let (n, dt, len) = (number() as usize, number(), number() as usize);
+        let c = DVector::from_iterator(n, (0..n).map(|_| number()));
+        let want: Vec<f64> = (0..len).map(|_| number()).collect();
+        let (t, dplr) = match measure {
+            "legs" => (legs(n).expect("valid"), nplr_legs(n).expect("valid")),
+            "legt" => (legt(n, 2.0).expect("valid"), nplr_legt(n).expect("valid")),
+            other => panic!("unknown measure {other}"),
+        };
+        let dense = discretize_bilinear(
+            &Ssm::new(t.a.clone(), t.b.clone(), c.clone(), 0.0).expect("finite"),
+            dt,
+        )
+        .expect("valid");
+        let got =
+            kernel_dplr(&dplr, &c_tilde(&dense.a_bar, &c, &dplr.v, len), dt, len)
+                .expect("valid");
+        let scale: f64 = want.iter().map(|k| k.abs()).sum();
+        for (l, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-12 * scale,
+                "{measure} Δ={dt} ℓ={l}: {g} vs {w}"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
 }
