@@ -107,6 +107,35 @@ pub fn woodbury_rank_one(
         - &rp * qr.transpose() / denom
 }
 
+/// The parameter S4 trains, from an output row $C$ in state coordinates:
+/// $\tilde C = C(I - \bar A^L)$, expressed in the kept eigenvectors $V$.
+///
+/// # Shapes
+/// `a_bar`: `(N, N)` (the dense bilinear $\bar A$), `c`: `(N,)` → `(N/2,)`.
+///
+/// # Panics
+/// If the shapes do not match the DPLR form's $N$.
+pub fn c_tilde_from(
+    dplr: &Dplr,
+    a_bar: &DMatrix<f64>,
+    c: &DVector<f64>,
+    len: usize,
+) -> Vec<Complex<f64>> {
+    let n = dplr.v.nrows();
+    assert!(
+        a_bar.shape() == (n, n) && c.len() == n,
+        "c_tilde_from: Ā {:?}, C ({},) vs N = {n}",
+        a_bar.shape(),
+        c.len()
+    );
+    let power = a_bar.pow(len as u32);
+    let row = c.transpose() * (DMatrix::identity(n, n) - power); // (1, N)
+    (row.map(|x| Complex::new(x, 0.0)) * &dplr.v)
+        .iter()
+        .copied()
+        .collect()
+}
+
 /// Whether the node $g$ sits on a pole $\lambda_n$ of the Cauchy sums.
 fn on_a_pole(g: Complex<f64>, lambda: &[Complex<f64>]) -> bool {
     lambda
@@ -171,7 +200,8 @@ fn with_conjugates(v: &[Complex<f64>]) -> Vec<Complex<f64>> {
 ///
 /// # References
 /// S4 Algorithm 1 and App. C.3; annotated-s4 `kernel_DPLR`; s4
-/// `SSMKernelDPLR.forward` (which evaluates only the `rfft` half of the nodes).
+/// `SSMKernelDPLR.forward` (which also evaluates only the `rfft` half of the
+/// nodes).
 // ANCHOR: kernel_dplr
 pub fn kernel_dplr(
     dplr: &Dplr,
@@ -195,7 +225,10 @@ pub fn kernel_dplr(
     let p: Vec<Vec<Complex<f64>>> = // the r columns of P, both halves
         dplr.p.column_iter().map(|col| with_conjugates(col.as_slice())).collect();
     let one = Complex::new(1.0, 0.0);
-    let omega: Vec<Complex<f64>> = (0..len)
+    // K̄ is real, so K̂ at ω̄ is the conjugate of K̂ at ω: only the nodes
+    // k = 0 … L/2 are evaluated (the `rfft` half), the rest are mirrored.
+    let half = len / 2 + 1;
+    let omega: Vec<Complex<f64>> = (0..half.min(len))
         .map(|k| Complex::from_polar(1.0, -2.0 * PI * k as f64 / len as f64))
         .collect();
     let g: Vec<Complex<f64>> = omega
@@ -228,7 +261,7 @@ pub fn kernel_dplr(
     let k11 = |i: usize, j: usize| &sums[1 + 2 * r + i * r + j]; // P* R P
     let at_minus_one =
         c.iter().zip(&b).map(|(c, b)| c * b).sum::<Complex<f64>>() * (dt / 2.0);
-    let spectrum: Vec<Complex<f64>> = (0..len)
+    let mut spectrum: Vec<Complex<f64>> = (0..omega.len())
         .map(|k| {
             if (one + omega[k]).norm() < 1e-9 {
                 return at_minus_one; // ω = −1: the limit of the bilinear factor
@@ -252,6 +285,9 @@ pub fn kernel_dplr(
             (k00[k] - correction) * (2.0 / (one + omega[k]))
         })
         .collect();
+    for k in omega.len()..len {
+        spectrum.push(spectrum[len - k].conj());
+    }
     Ok(ifft(&spectrum).iter().map(|z| z.re).collect())
 }
 // ANCHOR_END: kernel_dplr

@@ -3,6 +3,8 @@
 use nalgebra::{Complex, DMatrix, DVector};
 use rayon::prelude::*;
 
+use crate::support::fft::causal_conv_fft_columns_with;
+
 use super::init::{S4dInit, check_pairs, eigenvalues, input_vector};
 use super::kernel::vandermonde_kernel_fast;
 use crate::error::{Error, Result, check_positive, check_size};
@@ -111,6 +113,16 @@ impl S4dLayer {
         })
     }
 
+    /// Channel `h`'s kernel by the fast Vandermonde route.
+    fn channel_kernel(&self, h: usize, len: usize) -> Vec<f64> {
+        let w: Vec<Complex<f64>> = self.c[h]
+            .iter()
+            .zip(&self.b_bar[h])
+            .map(|(c, b)| c * b)
+            .collect();
+        vandermonde_kernel_fast(&self.a_bar[h], &w, len)
+    }
+
     /// The number of channels $H$.
     pub fn width(&self) -> usize {
         self.dt.len()
@@ -159,16 +171,33 @@ impl Convolutional for S4dLayer {
     fn kernel(&self, len: usize) -> DMatrix<f64> {
         let columns: Vec<Vec<f64>> = (0..self.width())
             .into_par_iter()
-            .map(|h| {
-                let w: Vec<Complex<f64>> = self.c[h]
-                    .iter()
-                    .zip(&self.b_bar[h])
-                    .map(|(c, b)| c * b)
-                    .collect();
-                vandermonde_kernel_fast(&self.a_bar[h], &w, len)
-            })
+            .map(|h| self.channel_kernel(h, len))
             .collect();
         DMatrix::from_fn(len, self.width(), |l, h| columns[h][l])
+    }
+
+    /// The fused fast path: each channel's kernel is built inside the
+    /// parallel FFT loop and used at once, so the `(len, H)` kernel matrix is
+    /// never stored. Equal to the provided `convolve` (kernel, then
+    /// [`causal_conv_fft_columns`](crate::support::fft::causal_conv_fft_columns)).
+    ///
+    /// # Panics
+    /// If `u` does not have one column per channel.
+    fn convolve(&self, u: &DMatrix<f64>) -> DMatrix<f64> {
+        assert_eq!(
+            u.ncols(),
+            self.width(),
+            "S4dLayer::convolve: input has shape {:?} but the layer has {} channels",
+            u.shape(),
+            self.width()
+        );
+        let mut y = causal_conv_fft_columns_with(u, |h, signal| {
+            signal.copy_from_slice(&self.channel_kernel(h, signal.len()));
+        });
+        for (h, mut column) in y.column_iter_mut().enumerate() {
+            column.axpy(self.d[h], &u.column(h), 1.0);
+        }
+        y
     }
 
     fn skip(&self) -> DVector<f64> {

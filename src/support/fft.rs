@@ -80,9 +80,28 @@ pub fn causal_conv_fft_columns(k: &DMatrix<f64>, u: &DMatrix<f64>) -> DMatrix<f6
         k.shape(),
         u.shape()
     );
+    let taps = k.nrows().min(u.nrows());
+    causal_conv_fft_columns_with(u, |h, signal| {
+        for (slot, v) in signal.iter_mut().zip(k.column(h).iter().take(taps)) {
+            *slot = *v;
+        }
+    })
+}
+
+/// [`causal_conv_fft_columns`] with each channel's kernel written on demand
+/// by `kernel(h, signal)` into a zeroed buffer (at most `len` taps are used),
+/// so that no `(len, channels)` kernel matrix is ever stored: the fused path
+/// of a layer's `convolve`, which saves a pass over memory.
+///
+/// # Shapes
+/// `u`: `(len, channels)` → `(len, channels)`.
+pub fn causal_conv_fft_columns_with(
+    u: &DMatrix<f64>,
+    kernel: impl Fn(usize, &mut [f64]) + Sync,
+) -> DMatrix<f64> {
     let len = u.nrows();
     let mut y = DMatrix::zeros(len, u.ncols());
-    if len == 0 {
+    if len == 0 || u.ncols() == 0 {
         return y;
     }
     let size = (2 * len).next_power_of_two();
@@ -91,40 +110,65 @@ pub fn causal_conv_fft_columns(k: &DMatrix<f64>, u: &DMatrix<f64>) -> DMatrix<f6
     let mut planner = RealFftPlanner::<f64>::new();
     let forward = planner.plan_fft_forward(size);
     let inverse = planner.plan_fft_inverse(size);
-    let taps = k.nrows().min(len);
-    // Channels are independent: one plan shared, channels in parallel.
-    let columns: Vec<Vec<f64>> = (0..u.ncols())
-        .into_par_iter()
-        .map(|h| {
-            let spectrum = |values: &mut dyn Iterator<Item = f64>| {
-                let mut signal = forward.make_input_vec(); // zero-padded to size
-                for (slot, v) in signal.iter_mut().zip(values) {
-                    *slot = v;
+    let scale = 1.0 / size as f64;
+    // Channels are independent: one plan shared, channels in parallel, each
+    // worker reusing its buffers, each writing its own output column.
+    y.as_mut_slice()
+        .par_chunks_mut(len)
+        .enumerate()
+        .for_each_init(
+            || Buffers {
+                signal: forward.make_input_vec(),
+                kf: forward.make_output_vec(),
+                uf: forward.make_output_vec(),
+                scratch: forward.make_scratch_vec(),
+                inverse_scratch: inverse.make_scratch_vec(),
+                y: inverse.make_output_vec(),
+            },
+            |buf, (h, out)| {
+                buf.signal.fill(0.0);
+                kernel(h, &mut buf.signal[..len]);
+                // Lengths match the plans, so processing cannot fail.
+                let _ = forward.process_with_scratch(
+                    &mut buf.signal,
+                    &mut buf.kf,
+                    &mut buf.scratch,
+                );
+                buf.signal.fill(0.0);
+                buf.signal[..len].copy_from_slice(u.column(h).as_slice());
+                let _ = forward.process_with_scratch(
+                    &mut buf.signal,
+                    &mut buf.uf,
+                    &mut buf.scratch,
+                );
+                for (a, b) in buf.uf.iter_mut().zip(&buf.kf) {
+                    *a *= b;
                 }
-                let mut out = forward.make_output_vec();
-                // Lengths match the plan, so processing cannot fail.
-                let _ = forward.process(&mut signal, &mut out);
-                out
-            };
-            let kf = spectrum(&mut k.column(h).iter().take(taps).copied());
-            let mut uf = spectrum(&mut u.column(h).iter().copied());
-            for (a, b) in uf.iter_mut().zip(&kf) {
-                *a *= b;
-            }
-            // The DC and Nyquist bins of a real signal are real: drop rounding.
-            let last = uf.len() - 1;
-            uf[0].im = 0.0;
-            uf[last].im = 0.0;
-            let mut y = inverse.make_output_vec();
-            let _ = inverse.process(&mut uf, &mut y);
-            let scale = 1.0 / size as f64;
-            y[..len].iter().map(|v| v * scale).collect()
-        })
-        .collect();
-    for (h, column) in columns.iter().enumerate() {
-        y.column_mut(h).copy_from_slice(column);
-    }
+                // The DC and Nyquist bins of a real signal are real: drop rounding.
+                let last = buf.uf.len() - 1;
+                buf.uf[0].im = 0.0;
+                buf.uf[last].im = 0.0;
+                let _ = inverse.process_with_scratch(
+                    &mut buf.uf,
+                    &mut buf.y,
+                    &mut buf.inverse_scratch,
+                );
+                for (o, v) in out.iter_mut().zip(&buf.y[..len]) {
+                    *o = v * scale;
+                }
+            },
+        );
     y
+}
+
+/// One worker's buffers for [`causal_conv_fft_columns`].
+struct Buffers {
+    signal: Vec<f64>,
+    kf: Vec<Complex<f64>>,
+    uf: Vec<Complex<f64>>,
+    scratch: Vec<Complex<f64>>,
+    inverse_scratch: Vec<Complex<f64>>,
+    y: Vec<f64>,
 }
 
 /// The forward discrete Fourier transform, by `rustfft`.
