@@ -15,7 +15,7 @@
 //! | [`hippo`] | 3 HiPPO | Gu et al. 2020 | which linear dynamics remember best |
 //! | [`s4`] | 4 S4 | Gu et al. 2022 | a structured kernel that is cheap and stable |
 //! | [`s4d`] | 5 S4D | Gu et al. 2022 | diagonal state spaces are enough |
-//! | `scan` (planned) | 6 Parallel scans | Blelloch 1990; S5 | linear recurrences in parallel |
+//! | [`scan`] | 6 Parallel scans | Blelloch 1990; S5 | linear recurrences in parallel |
 //! | `mamba` (planned) | 7 Mamba | Gu & Dao 2023 | input-dependent (selective) dynamics |
 //! | `ssd` (planned) | 8 Mamba-2 | Dao & Gu 2024 | the scan is a masked attention matrix |
 //!
@@ -52,6 +52,7 @@ pub mod lssl;
 pub mod rnn;
 pub mod s4;
 pub mod s4d;
+pub mod scan;
 pub mod support;
 pub mod traits;
 

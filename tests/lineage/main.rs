@@ -9,6 +9,7 @@ mod ch02_lssl;
 mod ch03_hippo;
 mod ch04_s4;
 mod ch05_s4d;
+mod ch06_scan;
 mod strategies;
 mod support_fft;
 
