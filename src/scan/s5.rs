@@ -44,9 +44,8 @@ impl S5Layer {
         check_size("modes", modes)?;
         let lambda = eigenvalues(S4dInit::Legs, 2 * modes)?;
         let mut rng = seeded(seed);
-        let complex = |re: DMatrix<f64>, im: DMatrix<f64>| {
-            re.zip_map(&im, Complex::new)
-        };
+        let complex =
+            |re: DMatrix<f64>, im: DMatrix<f64>| re.zip_map(&im, Complex::new);
         let scale_b = (0.5 / width as f64).sqrt();
         let b = complex(
             normal_matrix(&mut rng, modes, width, scale_b),
