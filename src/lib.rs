@@ -49,6 +49,7 @@ pub mod attention;
 pub mod error;
 pub mod hippo;
 pub mod lssl;
+pub mod mamba;
 pub mod rnn;
 pub mod s4;
 pub mod s4d;

@@ -10,6 +10,7 @@ mod ch03_hippo;
 mod ch04_s4;
 mod ch05_s4d;
 mod ch06_scan;
+mod ch07_mamba;
 mod strategies;
 mod support_fft;
 
