@@ -1,0 +1,90 @@
+//! Chapter 7: how fast the selective scan runs, at Mamba's shapes
+//! (d = 1536 channels, N = 16 states, f32, Δ with bias and softplus, skip and
+//! gate), for L = 256, 1024, 4096, with one and two threads: the readable f64
+//! scan against the fast f32 one, in (len·d) elements per second and state
+//! updates (len·d·N) per second. A speed table: run by hand.
+//!
+//! Run: `cargo run --release --example ch07_scan_speed`
+
+use std::hint::black_box;
+use std::process::ExitCode;
+
+use nalgebra::{DMatrix, DVector};
+use ssm_lineage::mamba::fast::{selective_scan_fast, to_f32, to_f32_vector};
+use ssm_lineage::mamba::{SelectiveScan, selective_scan};
+use ssm_lineage::support::figure::exit_code;
+use ssm_lineage::support::rng::{normal_matrix, seeded};
+use ssm_lineage::support::timing::best_of;
+
+const D: usize = 1536;
+const N: usize = 16;
+
+fn main() -> ExitCode {
+    exit_code("ch07_scan_speed", run())
+}
+
+fn run() -> ssm_lineage::Result<()> {
+    println!("selective scan, d = {D}, N = {N}; best of 3 runs");
+    println!(
+        "{:>6} {:>8} {:>18} {:>18} {:>22}",
+        "L",
+        "threads",
+        "readable (Melem/s)",
+        "fast (Melem/s)",
+        "fast (state updates/s)"
+    );
+    for len in [256, 1024, 4096] {
+        let mut rng = seeded(len as u64);
+        let u = normal_matrix(&mut rng, len, D, 1.0);
+        let delta = normal_matrix(&mut rng, len, D, 0.5);
+        let a = DMatrix::from_fn(D, N, |_, k| -((k + 1) as f64));
+        let b = normal_matrix(&mut rng, len, N, 1.0);
+        let c = normal_matrix(&mut rng, len, N, 1.0);
+        let z = normal_matrix(&mut rng, len, D, 1.0);
+        let d = DVector::from_element(D, 1.0);
+        let bias = DVector::from_element(D, -4.0);
+        let args = SelectiveScan::new(&u, &delta, &a, &b, &c)
+            .with_skip(&d)
+            .with_gate(&z)
+            .with_delta_bias(Some(&bias), true);
+        let readable = if len <= 1024 {
+            best_of(1, || drop(black_box(selective_scan(&args))))
+        } else {
+            f64::NAN
+        };
+        let (u32, delta32, a32, b32, c32, z32) = (
+            to_f32(&u),
+            to_f32(&delta),
+            to_f32(&a),
+            to_f32(&b),
+            to_f32(&c),
+            to_f32(&z),
+        );
+        let (d32, bias32) = (to_f32_vector(&d), to_f32_vector(&bias));
+        let fast_args = SelectiveScan::new(&u32, &delta32, &a32, &b32, &c32)
+            .with_skip(&d32)
+            .with_gate(&z32)
+            .with_delta_bias(Some(&bias32), true);
+        for threads in [1, 2] {
+            let Ok(pool) =
+                rayon::ThreadPoolBuilder::new().num_threads(threads).build()
+            else {
+                eprintln!(
+                    "ch07_scan_speed: could not start {threads} threads; skipped"
+                );
+                continue;
+            };
+            let fast = pool.install(|| {
+                best_of(3, || drop(black_box(selective_scan_fast(&fast_args))))
+            });
+            let elems = (len * D) as f64;
+            println!(
+                "{len:>6} {threads:>8} {:>18.1} {:>18.1} {:>22.3e}",
+                elems / readable / 1e6,
+                elems / fast / 1e6,
+                elems * N as f64 / fast
+            );
+        }
+    }
+    Ok(())
+}
