@@ -9,3 +9,8 @@ pub mod fast;
 pub mod selective;
 
 pub use selective::{BRule, ScanOutput, SelectiveScan, selective_scan};
+pub mod block;
+pub mod model;
+
+pub use block::{MambaBlock, MambaConfig};
+pub use model::MambaModel;

@@ -1,0 +1,469 @@
+//! The Mamba block: input projection into x and a gate z, a short causal
+//! convolution, the selection projections, the selective scan, and the output
+//! projection; with its configuration and the reference initialisation.
+
+use nalgebra::{DMatrix, DVector};
+use rand::RngExt;
+use rand::rngs::StdRng;
+use rayon::prelude::*;
+
+use super::fast::selective_scan_fast;
+use super::selective::{ScanOutput, SelectiveScan, selective_scan, silu, softplus};
+use crate::error::{Error, Result, check_size};
+
+/// The sizes of a Mamba model (the reference's `MambaConfig` and the block's
+/// defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MambaConfig {
+    /// The width of the residual stream.
+    pub d_model: usize,
+    /// The number of blocks.
+    pub n_layer: usize,
+    /// The vocabulary size (tokens are `0 … vocab_size − 1`).
+    pub vocab_size: usize,
+    /// States per channel, $N$ (16).
+    pub d_state: usize,
+    /// The width of the causal convolution (4).
+    pub d_conv: usize,
+    /// The expansion factor $E$: `d_inner = expand · d_model` (2).
+    pub expand: usize,
+    /// The rank of the Δ projection: $\lceil d_{model}/16 \rceil$ by default.
+    pub dt_rank: usize,
+    /// The smallest initial Δ (1e-3).
+    pub dt_min: f64,
+    /// The largest initial Δ (1e-1).
+    pub dt_max: f64,
+    /// The RMSNorm ε (1e-5).
+    pub norm_eps: f32,
+}
+
+impl MambaConfig {
+    /// The reference defaults for a model of the given width, depth and
+    /// vocabulary.
+    pub fn new(d_model: usize, n_layer: usize, vocab_size: usize) -> Self {
+        MambaConfig {
+            d_model,
+            n_layer,
+            vocab_size,
+            d_state: 16,
+            d_conv: 4,
+            expand: 2,
+            dt_rank: d_model.div_ceil(16),
+            dt_min: 1e-3,
+            dt_max: 1e-1,
+            norm_eps: 1e-5,
+        }
+    }
+
+    /// The width inside a block, `expand · d_model`.
+    pub fn d_inner(&self) -> usize {
+        self.expand * self.d_model
+    }
+
+    /// Checks every size and range.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the first bad value and what is
+    /// allowed.
+    pub fn validate(&self) -> Result<()> {
+        check_size("d_model", self.d_model)?;
+        check_size("n_layer", self.n_layer)?;
+        check_size("vocab_size", self.vocab_size)?;
+        check_size("d_state", self.d_state)?;
+        check_size("d_conv", self.d_conv)?;
+        check_size("expand", self.expand)?;
+        check_size("dt_rank", self.dt_rank)?;
+        let (lo, hi) = (self.dt_min, self.dt_max);
+        if !(lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi) {
+            return Err(Error::invalid(
+                "dt_min..dt_max",
+                format!("{lo}..{hi}"),
+                "finite with 0 < dt_min ≤ dt_max",
+            ));
+        }
+        if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
+            return Err(Error::invalid("norm_eps", self.norm_eps, "finite and > 0"));
+        }
+        Ok(())
+    }
+}
+
+/// A linear map stored as `(in, out)`, so that a sequence `(len, in)` maps by
+/// one matrix product and a single vector by dot products with contiguous
+/// columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Linear {
+    /// The weight, `(in, out)`.
+    pub w: DMatrix<f32>,
+    /// The bias, `(out,)`, if any.
+    pub bias: Option<DVector<f32>>,
+}
+
+impl Linear {
+    /// PyTorch's default initialisation, $U(-1/\sqrt{in}, 1/\sqrt{in})$ for
+    /// the weight (and the bias, if any).
+    pub fn uniform(
+        rng: &mut StdRng,
+        inputs: usize,
+        outputs: usize,
+        bias: bool,
+    ) -> Self {
+        let bound = 1.0 / (inputs as f32).sqrt();
+        let w = DMatrix::from_fn(inputs, outputs, |_, _| {
+            rng.random_range(-bound..bound)
+        });
+        let bias = bias.then(|| {
+            DVector::from_fn(outputs, |_, _| rng.random_range(-bound..bound))
+        });
+        Linear { w, bias }
+    }
+
+    /// The map applied to every row: `(len, in)` → `(len, out)`.
+    pub fn forward(&self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        assert_eq!(
+            x.ncols(),
+            self.w.nrows(),
+            "Linear: input has shape {:?} but the weight has shape {:?}",
+            x.shape(),
+            self.w.shape()
+        );
+        let mut y = x * &self.w;
+        if let Some(b) = &self.bias {
+            for (j, mut column) in y.column_iter_mut().enumerate() {
+                column.add_scalar_mut(b[j]);
+            }
+        }
+        y
+    }
+
+    /// The map applied to one vector `(in,)` → `(out,)`: one dot product per
+    /// output, outputs in parallel. This reads every weight once; it is what
+    /// bounds the speed of decoding.
+    pub fn forward_one(&self, v: &[f32]) -> Vec<f32> {
+        assert_eq!(
+            v.len(),
+            self.w.nrows(),
+            "Linear: input has shape ({},) but the weight has shape {:?}",
+            v.len(),
+            self.w.shape()
+        );
+        let mut out = columns_dot(&self.w, v);
+        if let Some(b) = &self.bias {
+            for (o, b) in out.iter_mut().zip(b.iter()) {
+                *o += b;
+            }
+        }
+        out
+    }
+}
+
+/// $W^\top v$ for a column-major `(in, out)` matrix: one dot product per
+/// contiguous column, blocks of columns in parallel.
+///
+/// # Panics
+/// If `v` does not have one entry per row of `w`.
+pub fn columns_dot(w: &DMatrix<f32>, v: &[f32]) -> Vec<f32> {
+    let rows = w.nrows();
+    assert_eq!(
+        v.len(),
+        rows,
+        "columns_dot: v ({},) vs W {:?}",
+        v.len(),
+        w.shape()
+    );
+    let mut out = vec![0.0; w.ncols()];
+    out.par_chunks_mut(64).enumerate().for_each(|(block, out)| {
+        for (i, o) in out.iter_mut().enumerate() {
+            let column = &w.as_slice()[(block * 64 + i) * rows..][..rows];
+            *o = dot(column, v);
+        }
+    });
+    out
+}
+
+/// A dot product with eight independent partial sums (so that it
+/// vectorises: float addition is not associative, so the compiler will not
+/// reorder one running sum).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a8.zip(b8) {
+        for j in 0..8 {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// One Mamba block (the mixer; the norm and residual live in the model).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MambaBlock {
+    /// `d_model → 2·d_inner` (x then z), no bias.
+    pub in_proj: Linear,
+    /// The depthwise causal convolution, `(d_inner, d_conv)`: tap `k` multiplies
+    /// the input `d_conv − 1 − k` steps back.
+    pub conv_weight: DMatrix<f32>,
+    /// The convolution's bias, `(d_inner,)`.
+    pub conv_bias: DVector<f32>,
+    /// `d_inner → dt_rank + 2N` (Δ's low-rank input, B, C), no bias.
+    pub x_proj: Linear,
+    /// `dt_rank → d_inner`; its bias is Δ's bias (added inside the scan).
+    pub dt_proj: Linear,
+    /// $\log(-A)$, `(d_inner, N)`.
+    pub a_log: DMatrix<f32>,
+    /// The skip $D$, `(d_inner,)`.
+    pub d: DVector<f32>,
+    /// `d_inner → d_model`, no bias.
+    pub out_proj: Linear,
+    /// The sizes.
+    pub config: MambaConfig,
+}
+
+/// What a block's forward pass leaves behind for recurrent inference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockCache {
+    /// The last `d_conv` inputs of the convolution (before it), oldest first,
+    /// `(d_inner, d_conv)`; zeros before the sequence starts.
+    pub conv_state: DMatrix<f32>,
+    /// The SSM state, `(d_inner, N)`.
+    pub ssm_state: DMatrix<f32>,
+}
+
+impl MambaBlock {
+    /// A block initialised as the reference does: PyTorch defaults for the
+    /// projections and the convolution; `dt_proj`'s weight
+    /// $U(\pm \text{dt\_rank}^{-1/2})$ and its bias the inverse softplus of a
+    /// log-uniform Δ in [dt_min, dt_max] (at least 1e-4); $A = -(1, \dots, N)$
+    /// in every channel (S4D-Real); $D = 1$; `out_proj` divided by
+    /// $\sqrt{n_{layer}}$.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if the configuration is invalid.
+    ///
+    /// # References
+    /// `mamba_simple.py::Mamba.__init__`; `mixer_seq_simple.py::_init_weights`.
+    pub fn new(config: &MambaConfig, rng: &mut StdRng) -> Result<Self> {
+        config.validate()?;
+        let (dm, di, n, r) = (
+            config.d_model,
+            config.d_inner(),
+            config.d_state,
+            config.dt_rank,
+        );
+        let in_proj = Linear::uniform(rng, dm, 2 * di, false);
+        let conv_bound = 1.0 / (config.d_conv as f32).sqrt();
+        let conv_weight = DMatrix::from_fn(di, config.d_conv, |_, _| {
+            rng.random_range(-conv_bound..conv_bound)
+        });
+        let conv_bias =
+            DVector::from_fn(di, |_, _| rng.random_range(-conv_bound..conv_bound));
+        let x_proj = Linear::uniform(rng, di, r + 2 * n, false);
+        let dt_std = 1.0 / (r as f32).sqrt();
+        let (lo, hi) = (config.dt_min.ln(), config.dt_max.ln());
+        let dt_bias = DVector::from_fn(di, |_, _| {
+            let dt = rng.random_range(lo..hi).exp().max(1e-4);
+            (dt + (-(-dt).exp_m1()).ln()) as f32 // inverse softplus
+        });
+        let dt_proj = Linear {
+            w: DMatrix::from_fn(r, di, |_, _| rng.random_range(-dt_std..dt_std)),
+            bias: Some(dt_bias),
+        };
+        let a_log = DMatrix::from_fn(di, n, |_, k| ((k + 1) as f32).ln());
+        let mut out_proj = Linear::uniform(rng, di, dm, false);
+        out_proj.w /= (config.n_layer as f32).sqrt();
+        Ok(MambaBlock {
+            in_proj,
+            conv_weight,
+            conv_bias,
+            x_proj,
+            dt_proj,
+            a_log,
+            d: DVector::from_element(di, 1.0),
+            out_proj,
+            config: config.clone(),
+        })
+    }
+
+    /// The number of parameters.
+    pub fn parameter_count(&self) -> usize {
+        let linear = |l: &Linear| l.w.len() + l.bias.as_ref().map_or(0, |b| b.len());
+        linear(&self.in_proj)
+            + self.conv_weight.len()
+            + self.conv_bias.len()
+            + linear(&self.x_proj)
+            + linear(&self.dt_proj)
+            + self.a_log.len()
+            + self.d.len()
+            + linear(&self.out_proj)
+    }
+
+    /// $A = -e^{A_{\log}}$, `(d_inner, N)`.
+    pub fn a(&self) -> DMatrix<f32> {
+        self.a_log.map(|v| -v.exp())
+    }
+
+    /// The block on a whole sequence, with the fast scan or the readable one.
+    ///
+    /// Implements Eq. (M5): $(x, z) = \mathrm{in}(h)$,
+    /// $x \leftarrow \mathrm{SiLU}(\mathrm{conv}(x))$, $(\delta, B, C) = \mathrm{x\_proj}(x)$,
+    /// $y = \mathrm{S6}(x, \mathrm{dt\_proj}(\delta), A, B, C, D, z)$, $\mathrm{out}(y)$.
+    ///
+    /// # Shapes
+    /// `h`: `(len, d_model)` → `(len, d_model)`, and the cache that
+    /// [`MambaBlock::step`] continues from.
+    ///
+    /// # References
+    /// Mamba §3.4, Fig. 3; `mamba_simple.py::Mamba.forward` (the slow path).
+    // ANCHOR: block_forward
+    pub fn forward(
+        &self,
+        h: &DMatrix<f32>,
+        fast: bool,
+    ) -> (DMatrix<f32>, BlockCache) {
+        let (di, n, r) = (
+            self.config.d_inner(),
+            self.config.d_state,
+            self.config.dt_rank,
+        );
+        let xz = self.in_proj.forward(h); // (len, 2·d_inner)
+        let x_raw = xz.columns(0, di).into_owned();
+        let z = xz.columns(di, di).into_owned();
+        let x = causal_conv(&x_raw, &self.conv_weight, &self.conv_bias).map(silu);
+        let x_dbl = self.x_proj.forward(&x); // (len, dt_rank + 2N)
+        let delta = x_dbl.columns(0, r) * &self.dt_proj.w; // (len, d_inner), bias in the scan
+        let (b, c) = (
+            x_dbl.columns(r, n).into_owned(),
+            x_dbl.columns(r + n, n).into_owned(),
+        );
+        let a = self.a();
+        let args = SelectiveScan::new(&x, &delta, &a, &b, &c)
+            .with_skip(&self.d)
+            .with_gate(&z)
+            .with_delta_bias(self.dt_proj.bias.as_ref(), true);
+        let ScanOutput { y, last_state } = if fast {
+            selective_scan_fast(&args)
+        } else {
+            selective_scan(&args)
+        };
+        let cache = BlockCache {
+            conv_state: last_inputs(&x_raw, self.config.d_conv),
+            ssm_state: last_state,
+        };
+        (self.out_proj.forward(&y), cache)
+    }
+    // ANCHOR_END: block_forward
+
+    /// An empty cache: the state before any token.
+    pub fn empty_cache(&self) -> BlockCache {
+        BlockCache {
+            conv_state: DMatrix::zeros(self.config.d_inner(), self.config.d_conv),
+            ssm_state: DMatrix::zeros(self.config.d_inner(), self.config.d_state),
+        }
+    }
+
+    /// One token through the block, updating the cache: the convolution's
+    /// window rolls left by one and takes the new raw input; the SSM takes one
+    /// step of the recurrence.
+    ///
+    /// Implements Eq. (M7): $h_t = e^{\Delta_t A} \odot h_{t-1} + \Delta_t B_t x_t$,
+    /// $y_t = (h_t C_t + D x_t)\,\mathrm{SiLU}(z_t)$.
+    ///
+    /// # Shapes
+    /// `h`: `(d_model,)` → `(d_model,)`.
+    ///
+    /// # References
+    /// `mamba_simple.py::Mamba.step`.
+    // ANCHOR: block_step
+    pub fn step(&self, h: &[f32], cache: &mut BlockCache) -> Vec<f32> {
+        let (di, n, r, w) = (
+            self.config.d_inner(),
+            self.config.d_state,
+            self.config.dt_rank,
+            self.config.d_conv,
+        );
+        let xz = self.in_proj.forward_one(h);
+        let (x_raw, z) = xz.split_at(di);
+        let mut x = vec![0.0f32; di];
+        for (ch, x) in x.iter_mut().enumerate() {
+            let mut window = cache.conv_state.row_mut(ch);
+            for k in 0..w - 1 {
+                window[k] = window[k + 1]; // roll left by one
+            }
+            window[w - 1] = x_raw[ch];
+            let conv: f32 = (0..w)
+                .map(|k| self.conv_weight[(ch, k)] * window[k])
+                .sum::<f32>();
+            *x = silu(conv + self.conv_bias[ch]);
+        }
+        let x_dbl = self.x_proj.forward_one(&x);
+        let (dt_low, bc) = x_dbl.split_at(r);
+        let (b, c) = bc.split_at(n);
+        let delta = self.dt_proj.forward_one(dt_low); // includes the bias
+        let mut y = vec![0.0f32; di];
+        for ch in 0..di {
+            let dt = softplus(delta[ch]);
+            let mut out = 0.0;
+            for k in 0..n {
+                let a = -self.a_log[(ch, k)].exp();
+                let state = &mut cache.ssm_state[(ch, k)];
+                *state = (dt * a).exp() * *state + dt * b[k] * x[ch];
+                out += c[k] * *state;
+            }
+            y[ch] = (out + self.d[ch] * x[ch]) * silu(z[ch]);
+        }
+        self.out_proj.forward_one(&y)
+    }
+    // ANCHOR_END: block_step
+}
+
+/// The depthwise causal convolution: channel $c$'s output at $t$ is
+/// $\sum_{k} w_{c,k}\, x_{t-(K-1)+k, c} + b_c$, with zeros before the start.
+///
+/// Implements Eq. (M6): $y_{t,c} = b_c + \sum_{k=0}^{K-1} w_{c,k}\, x_{t-K+1+k,\,c}$.
+///
+/// # Shapes
+/// `x`: `(len, d)`, `w`: `(d, K)`, `b`: `(d,)` → `(len, d)`.
+///
+/// # References
+/// `mamba_simple.py` (`nn.Conv1d(groups=d_inner, padding=d_conv − 1)`, first
+/// `len` outputs kept).
+// ANCHOR: causal_conv
+pub fn causal_conv(
+    x: &DMatrix<f32>,
+    w: &DMatrix<f32>,
+    b: &DVector<f32>,
+) -> DMatrix<f32> {
+    assert!(
+        w.nrows() == x.ncols() && b.len() == x.ncols(),
+        "causal_conv: x {:?}, w {:?}, b ({},)",
+        x.shape(),
+        w.shape(),
+        b.len()
+    );
+    let taps = w.ncols();
+    DMatrix::from_fn(x.nrows(), x.ncols(), |t, c| {
+        let mut y = b[c];
+        for k in 0..taps {
+            if let Some(s) = (t + k + 1).checked_sub(taps) {
+                y += w[(c, k)] * x[(s, c)];
+            }
+        }
+        y
+    })
+}
+// ANCHOR_END: causal_conv
+
+/// The last `width` rows of `x` as columns, oldest first, zero-padded on the
+/// left: the convolution's state after the sequence. `(len, d)` → `(d, width)`.
+pub fn last_inputs(x: &DMatrix<f32>, width: usize) -> DMatrix<f32> {
+    let len = x.nrows();
+    DMatrix::from_fn(x.ncols(), width, |c, k| {
+        (len + k).checked_sub(width).map_or(0.0, |t| x[(t, c)])
+    })
+}
