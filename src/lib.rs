@@ -16,7 +16,7 @@
 //! | [`s4`] | 4 S4 | Gu et al. 2022 | a structured kernel that is cheap and stable |
 //! | [`s4d`] | 5 S4D | Gu et al. 2022 | diagonal state spaces are enough |
 //! | [`scan`] | 6 Parallel scans | Blelloch 1990; S5 | linear recurrences in parallel |
-//! | `mamba` (planned) | 7 Mamba | Gu & Dao 2023 | input-dependent (selective) dynamics |
+//! | [`mamba`] | 7 Mamba | Gu & Dao 2023 | input-dependent (selective) dynamics |
 //! | `ssd` (planned) | 8 Mamba-2 | Dao & Gu 2024 | the scan is a masked attention matrix |
 //!
 //! [`support`] holds the plumbing (FFT convolution, figure style, seeded

@@ -225,6 +225,23 @@ pub struct MambaBlock {
     pub config: MambaConfig,
 }
 
+/// The selection: the scan's inputs, computed from the block's input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    /// The scan's input: convolved and SiLU-activated, `(len, d_inner)`.
+    pub x: DMatrix<f32>,
+    /// The convolution's input (kept for the conv state), `(len, d_inner)`.
+    pub x_raw: DMatrix<f32>,
+    /// The gate, `(len, d_inner)`.
+    pub z: DMatrix<f32>,
+    /// Δ before its bias and softplus, `(len, d_inner)`.
+    pub delta: DMatrix<f32>,
+    /// $B_t$, `(len, N)`.
+    pub b: DMatrix<f32>,
+    /// $C_t$, `(len, N)`.
+    pub c: DMatrix<f32>,
+}
+
 /// What a block's forward pass leaves behind for recurrent inference.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlockCache {
@@ -308,11 +325,56 @@ impl MambaBlock {
         self.a_log.map(|v| -v.exp())
     }
 
+    /// The selection mechanism on a whole sequence: everything the scan
+    /// needs, computed from the input.
+    ///
+    /// Implements Eq. (M1): $(x, z) = h W_{in}$, $x \leftarrow \mathrm{SiLU}(\mathrm{conv}(x))$,
+    /// $(\delta, B, C) = x W_{x}$ split as (dt_rank, N, N),
+    /// $\Delta = \mathrm{softplus}(\delta W_{dt} + b_{dt})$.
+    ///
+    /// # Shapes
+    /// `h`: `(len, d_model)`.
+    ///
+    /// # References
+    /// Mamba Algorithm 2, §3.6 (Δ through a rank-`dt_rank` projection);
+    /// `mamba_simple.py::Mamba.forward`.
+    // ANCHOR: select
+    pub fn select(&self, h: &DMatrix<f32>) -> Selection {
+        let (di, n, r) = (
+            self.config.d_inner(),
+            self.config.d_state,
+            self.config.dt_rank,
+        );
+        let xz = self.in_proj.forward(h); // (len, 2·d_inner)
+        let x_raw = xz.columns(0, di).into_owned();
+        let z = xz.columns(di, di).into_owned();
+        let x = causal_conv(&x_raw, &self.conv_weight, &self.conv_bias).map(silu);
+        let x_dbl = self.x_proj.forward(&x); // (len, dt_rank + 2N)
+        Selection {
+            delta: x_dbl.columns(0, r) * &self.dt_proj.w, // bias added in the scan
+            b: x_dbl.columns(r, n).into_owned(),
+            c: x_dbl.columns(r + n, n).into_owned(),
+            x,
+            x_raw,
+            z,
+        }
+    }
+    // ANCHOR_END: select
+
+    /// Δ itself, `softplus(delta + bias)`, `(len, d_inner)`.
+    pub fn step_sizes(&self, selection: &Selection) -> DMatrix<f32> {
+        let bias = self.dt_proj.bias.as_ref();
+        DMatrix::from_fn(
+            selection.delta.nrows(),
+            selection.delta.ncols(),
+            |t, ch| softplus(selection.delta[(t, ch)] + bias.map_or(0.0, |b| b[ch])),
+        )
+    }
+
     /// The block on a whole sequence, with the fast scan or the readable one.
     ///
-    /// Implements Eq. (M5): $(x, z) = \mathrm{in}(h)$,
-    /// $x \leftarrow \mathrm{SiLU}(\mathrm{conv}(x))$, $(\delta, B, C) = \mathrm{x\_proj}(x)$,
-    /// $y = \mathrm{S6}(x, \mathrm{dt\_proj}(\delta), A, B, C, D, z)$, $\mathrm{out}(y)$.
+    /// Implements Eq. (M5): $y = \mathrm{S6}(x, \Delta, A, B, C, D)\cdot\mathrm{SiLU}(z)$,
+    /// then $y W_{out}$, with the selection of Eq. (M1).
     ///
     /// # Shapes
     /// `h`: `(len, d_model)` → `(len, d_model)`, and the cache that
@@ -326,25 +388,11 @@ impl MambaBlock {
         h: &DMatrix<f32>,
         fast: bool,
     ) -> (DMatrix<f32>, BlockCache) {
-        let (di, n, r) = (
-            self.config.d_inner(),
-            self.config.d_state,
-            self.config.dt_rank,
-        );
-        let xz = self.in_proj.forward(h); // (len, 2·d_inner)
-        let x_raw = xz.columns(0, di).into_owned();
-        let z = xz.columns(di, di).into_owned();
-        let x = causal_conv(&x_raw, &self.conv_weight, &self.conv_bias).map(silu);
-        let x_dbl = self.x_proj.forward(&x); // (len, dt_rank + 2N)
-        let delta = x_dbl.columns(0, r) * &self.dt_proj.w; // (len, d_inner), bias in the scan
-        let (b, c) = (
-            x_dbl.columns(r, n).into_owned(),
-            x_dbl.columns(r + n, n).into_owned(),
-        );
+        let s = self.select(h);
         let a = self.a();
-        let args = SelectiveScan::new(&x, &delta, &a, &b, &c)
+        let args = SelectiveScan::new(&s.x, &s.delta, &a, &s.b, &s.c)
             .with_skip(&self.d)
-            .with_gate(&z)
+            .with_gate(&s.z)
             .with_delta_bias(self.dt_proj.bias.as_ref(), true);
         let ScanOutput { y, last_state } = if fast {
             selective_scan_fast(&args)
@@ -352,7 +400,7 @@ impl MambaBlock {
             selective_scan(&args)
         };
         let cache = BlockCache {
-            conv_state: last_inputs(&x_raw, self.config.d_conv),
+            conv_state: last_inputs(&s.x_raw, self.config.d_conv),
             ssm_state: last_state,
         };
         (self.out_proj.forward(&y), cache)

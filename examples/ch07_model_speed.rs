@@ -1,0 +1,57 @@
+//! Chapter 7: how fast a Mamba language model runs on this machine, at the
+//! shapes of mamba-130m (24 layers, d_model = 768, N = 16, a 50 280-token
+//! tied head; random weights): prefill of a 1024-token prompt (parallel mode,
+//! the fast scan, logits for the last position) and greedy decoding (one token
+//! at a time, recurrent mode), in tokens per second. A speed table: run by
+//! hand.
+//!
+//! Run: `cargo run --release --example ch07_model_speed`
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use rand::RngExt;
+use ssm_lineage::mamba::{MambaConfig, MambaModel};
+use ssm_lineage::support::figure::exit_code;
+use ssm_lineage::support::rng::seeded;
+
+fn main() -> ExitCode {
+    exit_code("ch07_model_speed", run())
+}
+
+fn run() -> ssm_lineage::Result<()> {
+    let config = MambaConfig::new(768, 24, 50_280);
+    let started = Instant::now();
+    let model = MambaModel::new(&config, 130)?;
+    println!(
+        "mamba-130m shapes: {} parameters ({:.2} GB in f32), built in {:.1} s; {} threads",
+        model.parameter_count(),
+        model.parameter_count() as f64 * 4e-9,
+        started.elapsed().as_secs_f64(),
+        rayon::current_num_threads()
+    );
+    let mut rng = seeded(1);
+    let prompt: Vec<usize> =
+        (0..1024).map(|_| rng.random_range(0..50_280)).collect();
+    let started = Instant::now();
+    let (mut logits, mut caches) = model.prefill(&prompt)?;
+    let prefill = started.elapsed().as_secs_f64();
+    println!(
+        "prefill 1024 tokens: {:.2} s, {:.0} tokens/s",
+        prefill,
+        1024.0 / prefill
+    );
+    let steps = 32;
+    let started = Instant::now();
+    for _ in 0..steps {
+        let next = ssm_lineage::mamba::model::argmax(&logits);
+        logits = model.step(next, &mut caches)?;
+    }
+    let decode = started.elapsed().as_secs_f64();
+    println!(
+        "decode {steps} tokens: {:.2} s, {:.1} tokens/s",
+        decode,
+        steps as f64 / decode
+    );
+    Ok(())
+}
