@@ -98,7 +98,7 @@ fn random_block() -> ssm_lineage::Result<()> {
     });
     let selection = block.select(&norm.apply_rows(&h));
     let dt = block.step_sizes(&selection);
-    let a = block.a();
+    let a = &block.a;
     let decay = DMatrix::from_fn(config.d_inner(), LEN, |ch, t| {
         f64::from((dt[(t, ch)] * a[(ch, 0)]).exp())
     });

@@ -7,7 +7,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 use rayon::prelude::*;
 
-use super::fast::selective_scan_fast;
+use super::fast::{exp_f32, selective_scan_fast};
 use super::selective::{ScanOutput, SelectiveScan, selective_scan, silu, softplus};
 use crate::error::{Error, Result, check_size};
 
@@ -215,8 +215,12 @@ pub struct MambaBlock {
     pub x_proj: Linear,
     /// `dt_rank → d_inner`; its bias is Δ's bias (added inside the scan).
     pub dt_proj: Linear,
-    /// $\log(-A)$, `(d_inner, N)`.
+    /// $\log(-A)$, `(d_inner, N)`: the stored parameter, as in the reference.
     pub a_log: DMatrix<f32>,
+    /// $A = -e^{A_{\log}}$, `(d_inner, N)`, computed once by the constructor
+    /// (decoding would otherwise spend a third of its time on these `exp`s);
+    /// call [`MambaBlock::refresh`] after changing `a_log`.
+    pub a: DMatrix<f32>,
     /// The skip $D$, `(d_inner,)`.
     pub d: DVector<f32>,
     /// `d_inner → d_model`, no bias.
@@ -300,6 +304,7 @@ impl MambaBlock {
             conv_bias,
             x_proj,
             dt_proj,
+            a: a_log.map(|v| -v.exp()),
             a_log,
             d: DVector::from_element(di, 1.0),
             out_proj,
@@ -320,9 +325,9 @@ impl MambaBlock {
             + linear(&self.out_proj)
     }
 
-    /// $A = -e^{A_{\log}}$, `(d_inner, N)`.
-    pub fn a(&self) -> DMatrix<f32> {
-        self.a_log.map(|v| -v.exp())
+    /// Recomputes $A = -e^{A_{\log}}$ after `a_log` has changed.
+    pub fn refresh(&mut self) {
+        self.a = self.a_log.map(|v| -v.exp());
     }
 
     /// The selection mechanism on a whole sequence: everything the scan
@@ -389,8 +394,7 @@ impl MambaBlock {
         fast: bool,
     ) -> (DMatrix<f32>, BlockCache) {
         let s = self.select(h);
-        let a = self.a();
-        let args = SelectiveScan::new(&s.x, &s.delta, &a, &s.b, &s.c)
+        let args = SelectiveScan::new(&s.x, &s.delta, &self.a, &s.b, &s.c)
             .with_skip(&self.d)
             .with_gate(&s.z)
             .with_delta_bias(self.dt_proj.bias.as_ref(), true);
@@ -458,9 +462,8 @@ impl MambaBlock {
             let dt = softplus(delta[ch]);
             let mut out = 0.0;
             for k in 0..n {
-                let a = -self.a_log[(ch, k)].exp();
                 let state = &mut cache.ssm_state[(ch, k)];
-                *state = (dt * a).exp() * *state + dt * b[k] * x[ch];
+                *state = exp_f32(dt * self.a[(ch, k)]) * *state + dt * b[k] * x[ch];
                 out += c[k] * *state;
             }
             y[ch] = (out + self.d[ch] * x[ch]) * silu(z[ch]);

@@ -259,3 +259,24 @@ fn golden_kernel_from_the_reference_route() {
     }
     assert_eq!(checked, 4);
 }
+
+/// Bad input gets a clear error: N = 0 or odd (no conjugate pairs), Δ not
+/// finite and positive, zero channels or length.
+#[test]
+fn bad_input_is_rejected_with_a_reason() {
+    for n in [0, 7] {
+        let err = nplr_legs(n).expect_err("needs even N ≥ 2");
+        assert!(err.to_string().contains("even"), "{err}");
+    }
+    let dplr = nplr_legs(4).expect("valid");
+    let c = vec![Complex::new(1.0, 0.0); 2];
+    for dt in [0.0, -1e-2, f64::NAN, f64::INFINITY] {
+        let err = kernel_dplr(&dplr, &c, dt, 8).expect_err("bad dt");
+        assert!(err.to_string().contains("dt"), "{err}");
+    }
+    use ssm_lineage::s4::S4Layer;
+    assert!(S4Layer::new(0, 4, 8, 1).is_err());
+    assert!(S4Layer::new(2, 5, 8, 1).is_err());
+    let err = S4Layer::new(2, 4, 0, 1).expect_err("len 0");
+    assert!(err.to_string().contains("len"), "{err}");
+}
