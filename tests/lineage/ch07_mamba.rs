@@ -200,9 +200,13 @@ proptest! {
     }
 }
 
-/// Golden values from `tests/golden/selective_scan.py`: mambapy 1.2.0's
-/// sequential and parallel (pscan) selective scans on fixed inputs, float64.
-/// Same formulas, different summation order in pscan: 1e-12 relative.
+/// Golden values from `tests/golden/selective_scan.py`: mamba-ssm 2.3.2's
+/// `selective_scan_ref` (float32, with Δ bias and softplus, skip, gate and the
+/// last state) and mambapy 1.2.0's sequential and parallel (pscan) scans
+/// (float64, no gate), on the same float32-rounded inputs. Against the f64
+/// scans: the same formulas, different summation order in pscan, 1e-12
+/// relative. Against the f32 reference: its own rounding, a few ε_f32 per step
+/// over 13 steps, so 1e-5 relative to the largest value.
 #[test]
 fn golden_values_from_the_reference_scan() {
     let text = include_str!("../golden/selective_scan.txt");
@@ -219,8 +223,14 @@ fn golden_values_from_the_reference_scan() {
         named.insert(name, DMatrix::from_row_slice(rows, cols, &values));
     }
     let get = |n: &str| named.get(n).expect(n).clone();
-    let (u, delta, a, b, c) =
-        (get("u"), get("delta_raw"), get("A"), get("B"), get("C"));
+    let (u, delta, a, b, c, z) = (
+        get("u"),
+        get("delta_raw"),
+        get("A"),
+        get("B"),
+        get("C"),
+        get("z"),
+    );
     let bias = get("dt_bias").row(0).transpose();
     let d = get("D").row(0).transpose();
     let args = SelectiveScan::new(&u, &delta, &a, &b, &c)
@@ -231,6 +241,12 @@ fn golden_values_from_the_reference_scan() {
         let want = get(name);
         let err = (&y - &want).abs().max();
         assert!(err <= 1e-12 * want.abs().max(), "{name}: {err:e}");
+    }
+    let gated = selective_scan(&args.with_gate(&z));
+    for (name, got) in [("y_ref", &gated.y), ("last_state", &gated.last_state)] {
+        let want = get(name);
+        let err = (got - &want).abs().max();
+        assert!(err <= 1e-5 * want.abs().max(), "{name}: {err:e}");
     }
 }
 
