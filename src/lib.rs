@@ -17,7 +17,7 @@
 //! | [`s4d`] | 5 S4D | Gu et al. 2022 | diagonal state spaces are enough |
 //! | [`scan`] | 6 Parallel scans | Blelloch 1990; S5 | linear recurrences in parallel |
 //! | [`mamba`] | 7 Mamba | Gu & Dao 2023 | input-dependent (selective) dynamics |
-//! | `ssd` (planned) | 8 Mamba-2 | Dao & Gu 2024 | the scan is a masked attention matrix |
+//! | [`ssd`] | 8 Mamba-2 | Dao & Gu 2024 | the scan is a masked attention matrix |
 //!
 //! [`support`] holds the plumbing (FFT convolution, figure style, seeded
 //! randomness); [`traits`] holds the two views every model is compared in.
@@ -54,6 +54,7 @@ pub mod rnn;
 pub mod s4;
 pub mod s4d;
 pub mod scan;
+pub mod ssd;
 pub mod support;
 pub mod traits;
 

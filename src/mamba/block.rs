@@ -2,7 +2,7 @@
 //! convolution, the selection projections, the selective scan, and the output
 //! projection; with its configuration and the reference initialisation.
 
-use nalgebra::{DMatrix, DVector};
+use nalgebra::{DMatrix, DVector, RealField};
 use rand::RngExt;
 use rand::rngs::StdRng;
 use rayon::prelude::*;
@@ -485,11 +485,11 @@ impl MambaBlock {
 /// `mamba_simple.py` (`nn.Conv1d(groups=d_inner, padding=d_conv − 1)`, first
 /// `len` outputs kept).
 // ANCHOR: causal_conv
-pub fn causal_conv(
-    x: &DMatrix<f32>,
-    w: &DMatrix<f32>,
-    b: &DVector<f32>,
-) -> DMatrix<f32> {
+pub fn causal_conv<T: RealField + Copy>(
+    x: &DMatrix<T>,
+    w: &DMatrix<T>,
+    b: &DVector<T>,
+) -> DMatrix<T> {
     assert!(
         w.nrows() == x.ncols() && b.len() == x.ncols(),
         "causal_conv: x {:?}, w {:?}, b ({},)",
@@ -512,9 +512,11 @@ pub fn causal_conv(
 
 /// The last `width` rows of `x` as columns, oldest first, zero-padded on the
 /// left: the convolution's state after the sequence. `(len, d)` → `(d, width)`.
-pub fn last_inputs(x: &DMatrix<f32>, width: usize) -> DMatrix<f32> {
+pub fn last_inputs<T: RealField + Copy>(x: &DMatrix<T>, width: usize) -> DMatrix<T> {
     let len = x.nrows();
     DMatrix::from_fn(x.ncols(), width, |c, k| {
-        (len + k).checked_sub(width).map_or(0.0, |t| x[(t, c)])
+        (len + k)
+            .checked_sub(width)
+            .map_or(T::zero(), |t| x[(t, c)])
     })
 }

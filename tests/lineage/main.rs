@@ -11,6 +11,7 @@ mod ch04_s4;
 mod ch05_s4d;
 mod ch06_scan;
 mod ch07_mamba;
+mod ch08_ssd;
 mod strategies;
 mod support_fft;
 

@@ -1,0 +1,134 @@
+//! Chapter 8: the SSD matrix and what its chunks look like. (1) M = L ∘ (C Bᵀ)
+//! of one head (T = 64) as a heatmap, (2) the singular values of its
+//! off-diagonal chunk blocks (chunks of 16): none beyond N, (3) the time of
+//! the three forms against T on this machine (8 heads, P = N = 64). Writes
+//! `chapters/figures/ch08/{matrix,offdiagonal-singular-values,measured-ssd-time}.svg`.
+//!
+//! Run: `cargo run --release --example ch08_ssd`
+
+use std::hint::black_box;
+use std::process::ExitCode;
+
+use nalgebra::DMatrix;
+use rand::RngExt;
+use ssm_lineage::ssd::forms::ssd_matrix;
+use ssm_lineage::ssd::{SsdInputs, ssd_chunked, ssd_quadratic, ssd_recurrent};
+use ssm_lineage::support::figure::{
+    Heatmap, LinePlot, Scale, exit_code, figure_path,
+};
+use ssm_lineage::support::rng::seeded;
+use ssm_lineage::support::timing::best_within;
+
+fn main() -> ExitCode {
+    exit_code("ch08_ssd", run())
+}
+
+/// Random SSD inputs: per-head x, log-decays a, and one group's B and C.
+pub struct Inputs {
+    x: Vec<DMatrix<f64>>,
+    a: DMatrix<f64>,
+    b: Vec<DMatrix<f64>>,
+    c: Vec<DMatrix<f64>>,
+}
+
+/// `heads` heads of dimension `p`, one group of `n` states, log-decays Δ·A in
+/// about (−0.5, −0.01).
+fn inputs(t: usize, heads: usize, p: usize, n: usize, seed: u64) -> Inputs {
+    let mut rng = seeded(seed);
+    let mut m = |r: usize, c: usize| {
+        DMatrix::from_fn(r, c, |_, _| rng.random_range(-1.0..1.0))
+    };
+    let x = (0..heads).map(|_| m(t, p)).collect();
+    let a = m(t, heads).map(|v: f64| -0.255 - 0.245 * v);
+    let (b, c) = (vec![m(t, n)], vec![m(t, n)]);
+    Inputs { x, a, b, c }
+}
+
+fn matrix_figures() -> ssm_lineage::Result<()> {
+    let (t, n, q) = (64, 4, 16);
+    let Inputs { a, b, c, .. } = inputs(t, 1, 1, n, 1);
+    let a: Vec<f64> = a.column(0).iter().copied().collect();
+    let m = ssd_matrix(&a, &b[0], &c[0]);
+    Heatmap {
+        title: format!(
+            "M = L ∘ (C Bᵀ) of one head (T = {t}, N = {n}); chunks of {q}"
+        ),
+        x_label: "input step s".into(),
+        y_label: "output step t".into(),
+        value_label: "M_ts".into(),
+        data: m.clone(),
+        x_range: 0.0..t as f64,
+        y_range: 0.0..t as f64,
+    }
+    .save(&figure_path("ch08", "matrix.svg"))?;
+    let mut plot = LinePlot::new(
+        &format!("Singular values of the off-diagonal {q} × {q} blocks (N = {n})"),
+        "index k",
+        "σ_k / σ_1 (log scale)",
+    )
+    .scales(Scale::Linear, Scale::Log);
+    for (i, j) in [(1, 0), (2, 0), (3, 1), (3, 2)] {
+        let block = m.view((i * q, j * q), (q, q)).into_owned();
+        let mut sv: Vec<f64> = block.singular_values().iter().copied().collect();
+        sv.sort_by(|x, y| y.total_cmp(x));
+        let points = sv
+            .iter()
+            .enumerate()
+            .map(|(k, s)| ((k + 1) as f64, (s / sv[0]).max(1e-18)))
+            .collect();
+        plot = plot.points(&format!("block (chunk {i}, chunk {j})"), points);
+    }
+    plot.dashed(
+        "k = N",
+        vec![(n as f64 + 0.5, 1e-18), (n as f64 + 0.5, 1.0)],
+    )
+    .save(&figure_path("ch08", "offdiagonal-singular-values.svg"))
+}
+
+fn timing() -> ssm_lineage::Result<()> {
+    let (heads, p, n, q) = (8, 64, 64, 64);
+    let names = [
+        "recurrent (scan)",
+        "quadratic (attention)",
+        "chunked, Q = 64",
+    ];
+    let mut series: Vec<Vec<(f64, f64)>> = vec![Vec::new(); 3];
+    println!("SSD, {heads} heads, P = {p}, N = {n}: milliseconds");
+    println!(
+        "{:>6} {:>18} {:>22} {:>16}",
+        "T", names[0], names[1], names[2]
+    );
+    for t in [128, 256, 512, 1024, 2048] {
+        let Inputs { x, a, b, c } = inputs(t, heads, p, n, t as u64);
+        let args = SsdInputs::new(&x, &a, &b, &c);
+        let times = [
+            best_within(0.2, || drop(black_box(ssd_recurrent(&args)))),
+            best_within(0.2, || drop(black_box(ssd_quadratic(&args)))),
+            best_within(0.2, || drop(black_box(ssd_chunked(&args, q)))),
+        ];
+        println!(
+            "{t:>6} {:>18.1} {:>22.1} {:>16.1}",
+            times[0] * 1e3,
+            times[1] * 1e3,
+            times[2] * 1e3
+        );
+        for (s, time) in series.iter_mut().zip(times) {
+            s.push((t as f64, time));
+        }
+    }
+    let mut plot = LinePlot::new(
+        &format!("SSD's three forms on this machine ({heads} heads, P = N = {p})"),
+        "sequence length T",
+        "seconds (log scale)",
+    )
+    .scales(Scale::Log, Scale::Log);
+    for (name, points) in names.iter().zip(series) {
+        plot = plot.line(name, points);
+    }
+    plot.save(&figure_path("ch08", "measured-ssd-time.svg"))
+}
+
+fn run() -> ssm_lineage::Result<()> {
+    matrix_figures()?;
+    timing()
+}

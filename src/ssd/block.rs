@@ -1,0 +1,336 @@
+//! The Mamba-2 block: one input projection ordered [z, x, B, C, dt], a causal
+//! convolution over xBC, SSD over heads, a gated RMSNorm, the output
+//! projection; and its recurrent step.
+
+use nalgebra::{DMatrix, DVector};
+use rand::RngExt;
+use rand::rngs::StdRng;
+
+use super::forms::{SsdInputs, ssd_chunked};
+use crate::error::{Error, Result, check_size};
+use crate::mamba::block::{causal_conv, last_inputs};
+use crate::mamba::selective::{silu, softplus};
+
+/// The sizes of a Mamba-2 block (the reference `Mamba2Simple` defaults, with
+/// a smaller head dimension and chunk for teaching sizes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mamba2Config {
+    /// The width of the residual stream.
+    pub d_model: usize,
+    /// States per head, $N$ (64 in the reference).
+    pub d_state: usize,
+    /// The width of the causal convolution (4).
+    pub d_conv: usize,
+    /// `d_inner = expand · d_model` (2).
+    pub expand: usize,
+    /// The head dimension $P$ (`d_inner / P` heads).
+    pub headdim: usize,
+    /// The number of groups sharing B and C (1).
+    pub ngroups: usize,
+    /// The chunk length of the SSD algorithm.
+    pub chunk: usize,
+    /// The smallest initial Δ (1e-3).
+    pub dt_min: f64,
+    /// The largest initial Δ (1e-1).
+    pub dt_max: f64,
+    /// The gated RMSNorm's ε (1e-5).
+    pub norm_eps: f64,
+}
+
+impl Mamba2Config {
+    /// Reference-like defaults for a block of width `d_model` and heads of
+    /// dimension `headdim`.
+    pub fn new(d_model: usize, headdim: usize) -> Self {
+        Mamba2Config {
+            d_model,
+            d_state: 64,
+            d_conv: 4,
+            expand: 2,
+            headdim,
+            ngroups: 1,
+            chunk: 64,
+            dt_min: 1e-3,
+            dt_max: 1e-1,
+            norm_eps: 1e-5,
+        }
+    }
+
+    /// `expand · d_model`.
+    pub fn d_inner(&self) -> usize {
+        self.expand * self.d_model
+    }
+
+    /// The number of heads, `d_inner / headdim`.
+    pub fn nheads(&self) -> usize {
+        self.d_inner() / self.headdim.max(1)
+    }
+
+    /// The width of the convolved part, x, B and C: `d_inner + 2·G·N`.
+    pub fn conv_dim(&self) -> usize {
+        self.d_inner() + 2 * self.ngroups * self.d_state
+    }
+
+    /// Checks every size and range.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the first bad value and what is
+    /// allowed.
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("d_model", self.d_model),
+            ("d_state", self.d_state),
+            ("d_conv", self.d_conv),
+            ("expand", self.expand),
+            ("headdim", self.headdim),
+            ("ngroups", self.ngroups),
+            ("chunk", self.chunk),
+        ] {
+            check_size(name, v)?;
+        }
+        if !self.d_inner().is_multiple_of(self.headdim) {
+            return Err(Error::invalid(
+                "headdim",
+                self.headdim,
+                "a divisor of d_inner = expand · d_model",
+            ));
+        }
+        if !self.nheads().is_multiple_of(self.ngroups) {
+            return Err(Error::invalid(
+                "ngroups",
+                self.ngroups,
+                "a divisor of the number of heads",
+            ));
+        }
+        let (lo, hi) = (self.dt_min, self.dt_max);
+        if !(lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi) {
+            return Err(Error::invalid(
+                "dt_min..dt_max",
+                format!("{lo}..{hi}"),
+                "finite with 0 < dt_min ≤ dt_max",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A Mamba-2 block (weights stored `(in, out)` like chapter 7's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mamba2Block {
+    /// `d_model → 2·d_inner + 2GN + H`, ordered [z, x, B, C, dt].
+    pub in_proj: DMatrix<f64>,
+    /// The causal convolution over xBC, `(conv_dim, d_conv)`.
+    pub conv_weight: DMatrix<f64>,
+    /// Its bias, `(conv_dim,)`.
+    pub conv_bias: DVector<f64>,
+    /// Δ's bias per head, `(H,)`.
+    pub dt_bias: DVector<f64>,
+    /// $\log(-A_h)$ per head, `(H,)`.
+    pub a_log: DVector<f64>,
+    /// The skip per head, `(H,)`.
+    pub d: DVector<f64>,
+    /// The gated RMSNorm's weight, `(d_inner,)`.
+    pub norm_weight: DVector<f64>,
+    /// `d_inner → d_model`.
+    pub out_proj: DMatrix<f64>,
+    /// The sizes.
+    pub config: Mamba2Config,
+}
+
+/// A Mamba-2 block's state between tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mamba2Cache {
+    /// The last `d_conv` raw inputs of the convolution, `(conv_dim, d_conv)`.
+    pub conv_state: DMatrix<f64>,
+    /// One `(P, N)` state per head.
+    pub ssm_state: Vec<DMatrix<f64>>,
+}
+
+impl Mamba2Block {
+    /// A block initialised as the reference does: uniform projections, Δ's
+    /// bias the inverse softplus of a log-uniform step in [dt_min, dt_max],
+    /// $A_h = -U[1, 16]$, $D = 1$, norm weight 1.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if the configuration is invalid.
+    ///
+    /// # References
+    /// `mamba_ssm/modules/mamba2_simple.py::Mamba2Simple.__init__`.
+    pub fn new(config: &Mamba2Config, rng: &mut StdRng) -> Result<Self> {
+        config.validate()?;
+        let (dm, di, h) = (config.d_model, config.d_inner(), config.nheads());
+        let in_dim = 2 * di + 2 * config.ngroups * config.d_state + h;
+        let mut uniform = |rows: usize, cols: usize, bound: f64| {
+            DMatrix::from_fn(rows, cols, |_, _| rng.random_range(-bound..bound))
+        };
+        let in_proj = uniform(dm, in_dim, 1.0 / (dm as f64).sqrt());
+        let conv_weight = uniform(config.conv_dim(), config.d_conv, 0.5);
+        let conv_bias = uniform(config.conv_dim(), 1, 0.5).column(0).into_owned();
+        let out_proj = uniform(di, dm, 1.0 / (di as f64).sqrt());
+        let (lo, hi) = (config.dt_min.ln(), config.dt_max.ln());
+        let dt_bias = DVector::from_fn(h, |_, _| {
+            let dt = rng.random_range(lo..hi).exp().max(1e-4);
+            dt + (-(-dt).exp_m1()).ln()
+        });
+        let a_log = DVector::from_fn(h, |_, _| rng.random_range(1.0f64..16.0).ln());
+        Ok(Mamba2Block {
+            in_proj,
+            conv_weight,
+            conv_bias,
+            dt_bias,
+            a_log,
+            d: DVector::from_element(h, 1.0),
+            norm_weight: DVector::from_element(di, 1.0),
+            out_proj,
+            config: config.clone(),
+        })
+    }
+
+    /// The gated RMSNorm of one row: $\mathrm{RMSNorm}(y \odot \mathrm{SiLU}(z))$
+    /// (the reference's `norm_before_gate=False`).
+    fn gated_norm(&self, y: &[f64], z: &[f64]) -> Vec<f64> {
+        let gated: Vec<f64> = y.iter().zip(z).map(|(y, z)| y * silu(*z)).collect();
+        let mean_square =
+            gated.iter().map(|v| v * v).sum::<f64>() / gated.len() as f64;
+        let scale = 1.0 / (mean_square + self.config.norm_eps).sqrt();
+        gated
+            .iter()
+            .zip(self.norm_weight.iter())
+            .map(|(g, w)| g * scale * w)
+            .collect()
+    }
+
+    /// The block on a whole sequence, SSD in chunks.
+    ///
+    /// Implements Eq. (X9): $(z, xBC, \delta) = h W_{in}$,
+    /// $xBC \leftarrow \mathrm{SiLU}(\mathrm{conv}(xBC))$, $\Delta = \mathrm{softplus}(\delta + b)$,
+    /// $y = \mathrm{SSD}(\Delta x, \Delta A, B, C) + D x$,
+    /// $\mathrm{out} = \mathrm{RMSNorm}(y \odot \mathrm{SiLU}(z)) W_{out}$.
+    ///
+    /// # Shapes
+    /// `h`: `(len, d_model)` → `(len, d_model)`, and the cache to continue.
+    ///
+    /// # Panics
+    /// If `h` does not have `d_model` columns.
+    ///
+    /// # References
+    /// Mamba-2 §7, Fig. 6; `mamba2_simple.py::Mamba2Simple.forward` (unfused path).
+    // ANCHOR: mamba2_forward
+    pub fn forward(&self, h: &DMatrix<f64>) -> (DMatrix<f64>, Mamba2Cache) {
+        let c = &self.config;
+        assert_eq!(
+            h.ncols(),
+            c.d_model,
+            "Mamba2Block: input has shape {:?} but d_model = {}",
+            h.shape(),
+            c.d_model
+        );
+        let (di, gn, heads, p, n) = (
+            c.d_inner(),
+            c.ngroups * c.d_state,
+            c.nheads(),
+            c.headdim,
+            c.d_state,
+        );
+        let zxbcdt = h * &self.in_proj;
+        let z = zxbcdt.columns(0, di);
+        let xbc_raw = zxbcdt.columns(di, c.conv_dim()).into_owned();
+        let dt_raw = zxbcdt.columns(di + c.conv_dim(), heads);
+        let xbc =
+            causal_conv(&xbc_raw, &self.conv_weight, &self.conv_bias).map(silu);
+        let len = h.nrows();
+        let dt = DMatrix::from_fn(len, heads, |t, k| {
+            softplus(dt_raw[(t, k)] + self.dt_bias[k])
+        });
+        let x_heads: Vec<DMatrix<f64>> = (0..heads)
+            .map(|k| {
+                DMatrix::from_fn(len, p, |t, j| dt[(t, k)] * xbc[(t, k * p + j)])
+            })
+            .collect();
+        let a =
+            DMatrix::from_fn(len, heads, |t, k| -dt[(t, k)] * self.a_log[k].exp());
+        let group = |offset: usize| -> Vec<DMatrix<f64>> {
+            (0..c.ngroups)
+                .map(|g| xbc.columns(offset + g * n, n).into_owned())
+                .collect()
+        };
+        let (b, cc) = (group(di), group(di + gn));
+        let ssd = ssd_chunked(&SsdInputs::new(&x_heads, &a, &b, &cc), c.chunk);
+        let mut out = DMatrix::zeros(len, di);
+        for t in 0..len {
+            let y: Vec<f64> = (0..di)
+                .map(|j| ssd.y[j / p][(t, j % p)] + self.d[j / p] * xbc[(t, j)])
+                .collect();
+            let zt: Vec<f64> = z.row(t).iter().copied().collect();
+            out.set_row(t, &DVector::from_vec(self.gated_norm(&y, &zt)).transpose());
+        }
+        let cache = Mamba2Cache {
+            conv_state: last_inputs(&xbc_raw, c.d_conv),
+            ssm_state: ssd.final_state,
+        };
+        (out * &self.out_proj, cache)
+    }
+    // ANCHOR_END: mamba2_forward
+
+    /// An empty cache.
+    pub fn empty_cache(&self) -> Mamba2Cache {
+        let c = &self.config;
+        Mamba2Cache {
+            conv_state: DMatrix::zeros(c.conv_dim(), c.d_conv),
+            ssm_state: vec![DMatrix::zeros(c.headdim, c.d_state); c.nheads()],
+        }
+    }
+
+    /// One token: roll the convolution window, one SSD step per head
+    /// ($H \leftarrow e^{\Delta A} H + \Delta x B^\top$, $y = H C + D x$), the
+    /// gated norm and the output projection.
+    ///
+    /// # Shapes
+    /// `h`: `(d_model,)` → `(d_model,)`.
+    ///
+    /// # References
+    /// `mamba2_simple.py` / `mamba2.py::Mamba2.step`.
+    pub fn step(&self, h: &DVector<f64>, cache: &mut Mamba2Cache) -> DVector<f64> {
+        let c = &self.config;
+        let (di, gn, heads, p, n, w) = (
+            c.d_inner(),
+            c.ngroups * c.d_state,
+            c.nheads(),
+            c.headdim,
+            c.d_state,
+            c.d_conv,
+        );
+        let zxbcdt = self.in_proj.tr_mul(h);
+        let mut xbc = vec![0.0; c.conv_dim()];
+        for (ch, v) in xbc.iter_mut().enumerate() {
+            let mut window = cache.conv_state.row_mut(ch);
+            for k in 0..w - 1 {
+                window[k] = window[k + 1];
+            }
+            window[w - 1] = zxbcdt[di + ch];
+            let conv: f64 =
+                (0..w).map(|k| self.conv_weight[(ch, k)] * window[k]).sum();
+            *v = silu(conv + self.conv_bias[ch]);
+        }
+        let heads_per_group = heads / c.ngroups;
+        let mut y = vec![0.0; di];
+        for k in 0..heads {
+            let dt = softplus(zxbcdt[di + c.conv_dim() + k] + self.dt_bias[k]);
+            let decay = (-dt * self.a_log[k].exp()).exp();
+            let g = k / heads_per_group;
+            let (b, cv) = (&xbc[di + g * n..][..n], &xbc[di + gn + g * n..][..n]);
+            let state = &mut cache.ssm_state[k];
+            for i in 0..p {
+                let x = xbc[k * p + i];
+                let mut out = self.d[k] * x;
+                for j in 0..n {
+                    state[(i, j)] = decay * state[(i, j)] + dt * x * b[j];
+                    out += state[(i, j)] * cv[j];
+                }
+                y[k * p + i] = out;
+            }
+        }
+        let z: Vec<f64> = zxbcdt.rows(0, di).iter().copied().collect();
+        self.out_proj
+            .tr_mul(&DVector::from_vec(self.gated_norm(&y, &z)))
+    }
+}

@@ -1,0 +1,281 @@
+//! The three forms of SSD: recurrent (a scan), quadratic (masked attention),
+//! and chunked (matrix products inside chunks, a short scan across them).
+
+use nalgebra::DMatrix;
+use rayon::prelude::*;
+
+use super::segsum::{decay_mask, segsum};
+
+/// SSD's inputs, with the meaning of the reference `ssd_minimal_discrete`:
+/// `x` already multiplied by Δ and `a` already Δ·A (log-decays). Heads are
+/// split evenly among the groups that share B and C.
+#[derive(Debug, Clone, Copy)]
+pub struct SsdInputs<'a> {
+    /// One `(T, P)` matrix per head: $\Delta_t x_t$.
+    pub x: &'a [DMatrix<f64>],
+    /// The log-decays $a_t = \Delta_t A_h$, `(T, H)` (≤ 0 for a decaying state).
+    pub a: &'a DMatrix<f64>,
+    /// One `(T, N)` matrix per group: $B_t$.
+    pub b: &'a [DMatrix<f64>],
+    /// One `(T, N)` matrix per group: $C_t$.
+    pub c: &'a [DMatrix<f64>],
+    /// The state before the first step, one `(P, N)` matrix per head, if any.
+    pub initial: Option<&'a [DMatrix<f64>]>,
+}
+
+/// What every form returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SsdOutput {
+    /// One `(T, P)` matrix per head.
+    pub y: Vec<DMatrix<f64>>,
+    /// The state after the last step, one `(P, N)` matrix per head.
+    pub final_state: Vec<DMatrix<f64>>,
+}
+
+impl<'a> SsdInputs<'a> {
+    /// Checks the shapes.
+    ///
+    /// # Panics
+    /// If there are no heads or groups, the heads do not divide evenly into
+    /// groups, or any shape disagrees; the message names both shapes.
+    pub fn new(
+        x: &'a [DMatrix<f64>],
+        a: &'a DMatrix<f64>,
+        b: &'a [DMatrix<f64>],
+        c: &'a [DMatrix<f64>],
+    ) -> Self {
+        assert!(!x.is_empty(), "SsdInputs: no heads (x is empty)");
+        assert!(
+            !b.is_empty() && b.len() == c.len(),
+            "SsdInputs: {} groups of B vs {} of C",
+            b.len(),
+            c.len()
+        );
+        assert!(
+            x.len().is_multiple_of(b.len()),
+            "SsdInputs: {} heads do not split evenly into {} groups",
+            x.len(),
+            b.len()
+        );
+        let (t, p) = x[0].shape();
+        let n = b[0].ncols();
+        for (h, xh) in x.iter().enumerate() {
+            assert_eq!(
+                xh.shape(),
+                (t, p),
+                "SsdInputs: x of head {h} is {:?} but head 0 is {:?}",
+                xh.shape(),
+                (t, p)
+            );
+        }
+        assert_eq!(
+            a.shape(),
+            (t, x.len()),
+            "SsdInputs: a is {:?} but x needs (T, H) = {:?}",
+            a.shape(),
+            (t, x.len())
+        );
+        for m in b.iter().chain(c) {
+            assert_eq!(
+                m.shape(),
+                (t, n),
+                "SsdInputs: B or C is {:?} but B of group 0 is {:?}",
+                m.shape(),
+                (t, n)
+            );
+        }
+        SsdInputs {
+            x,
+            a,
+            b,
+            c,
+            initial: None,
+        }
+    }
+
+    /// With an initial state per head.
+    ///
+    /// # Panics
+    /// If there is not one `(P, N)` state per head.
+    pub fn with_initial(mut self, states: &'a [DMatrix<f64>]) -> Self {
+        let want = (self.x[0].ncols(), self.b[0].ncols());
+        assert!(
+            states.len() == self.x.len() && states.iter().all(|s| s.shape() == want),
+            "SsdInputs: {} initial states, but {} heads need {want:?} each",
+            states.len(),
+            self.x.len()
+        );
+        self.initial = Some(states);
+        self
+    }
+
+    /// (T, H, P, N, G).
+    pub fn dims(&self) -> (usize, usize, usize, usize, usize) {
+        let (t, p) = self.x[0].shape();
+        (t, self.x.len(), p, self.b[0].ncols(), self.b.len())
+    }
+
+    /// The group of head `h`.
+    pub fn group(&self, h: usize) -> usize {
+        h / (self.x.len() / self.b.len())
+    }
+
+    fn initial_state(&self, h: usize) -> DMatrix<f64> {
+        let (_, _, p, n, _) = self.dims();
+        self.initial
+            .map_or_else(|| DMatrix::zeros(p, n), |s| s[h].clone())
+    }
+
+    fn log_decays(&self, h: usize) -> Vec<f64> {
+        self.a.column(h).iter().copied().collect()
+    }
+}
+
+fn per_head(
+    inputs: &SsdInputs,
+    f: impl Fn(usize) -> (DMatrix<f64>, DMatrix<f64>) + Sync + Send,
+) -> SsdOutput {
+    let (y, final_state) = (0..inputs.x.len()).into_par_iter().map(f).unzip();
+    SsdOutput { y, final_state }
+}
+
+/// The recurrent form: one state matrix per head, one step per token.
+///
+/// Implements Eq. (X3): $H_t = e^{a_t} H_{t-1} + x_t B_t^\top$ (`(P, N)`),
+/// $y_t = H_t C_t$.
+///
+/// # References
+/// Mamba-2 §3, §5 (the SSM view); `mamba2_simple.py::Mamba2Simple.step`.
+// ANCHOR: ssd_recurrent
+pub fn ssd_recurrent(inputs: &SsdInputs) -> SsdOutput {
+    let (t_len, _, p, _, _) = inputs.dims();
+    per_head(inputs, |h| {
+        let (b, c) = (&inputs.b[inputs.group(h)], &inputs.c[inputs.group(h)]);
+        let mut state = inputs.initial_state(h); // (P, N)
+        let mut y = DMatrix::zeros(t_len, p);
+        for t in 0..t_len {
+            state *= inputs.a[(t, h)].exp();
+            state += inputs.x[h].row(t).transpose() * b.row(t); // x_t B_tᵀ
+            y.set_row(t, &(&state * c.row(t).transpose()).transpose());
+        }
+        (y, state)
+    })
+}
+// ANCHOR_END: ssd_recurrent
+
+/// The matrix $M = L \circ (C B^\top)$ of one head: the masked attention
+/// matrix with queries $C$, keys $B$ and a causal mask of decays $L$.
+///
+/// # Shapes
+/// `a`: `(T,)`, `b`, `c`: `(T, N)` → `(T, T)`.
+pub fn ssd_matrix(a: &[f64], b: &DMatrix<f64>, c: &DMatrix<f64>) -> DMatrix<f64> {
+    decay_mask(a).component_mul(&(c * b.transpose()))
+}
+
+/// The quadratic form: build $M$ and multiply, as attention does.
+///
+/// Implements Eq. (X4): $Y = \big(L \circ (C B^\top)\big) X$, plus
+/// $e^{\sum_{k \le t} a_k} H_{-1} C_t$ from an initial state.
+///
+/// # References
+/// Mamba-2 §5.1, Eq. (16); `ssd_minimal.py` (`Y_diag` over one chunk).
+// ANCHOR: ssd_quadratic
+pub fn ssd_quadratic(inputs: &SsdInputs) -> SsdOutput {
+    let (t_len, _, _, _, _) = inputs.dims();
+    per_head(inputs, |h| {
+        let (b, c) = (&inputs.b[inputs.group(h)], &inputs.c[inputs.group(h)]);
+        let a = inputs.log_decays(h);
+        let m = ssd_matrix(&a, b, c); // (T, T)
+        let mut y = &m * &inputs.x[h];
+        // The initial state decays through every step up to t (inclusive).
+        let h0 = inputs.initial_state(h);
+        let mut decay = 0.0;
+        for (t, a_t) in a.iter().enumerate() {
+            decay += a_t;
+            let from_h0 = (&h0 * c.row(t).transpose()).transpose() * decay.exp();
+            let row = y.row(t) + from_h0;
+            y.set_row(t, &row);
+        }
+        // The final state: every input decayed to the last step, plus H₋₁.
+        let last = segsum(&a).row(t_len - 1).map(f64::exp); // (1, T)
+        let weighted =
+            DMatrix::from_fn(t_len, b.ncols(), |s, k| last[s] * b[(s, k)]);
+        let state = inputs.x[h].transpose() * weighted + h0 * decay.exp();
+        (y, state)
+    })
+}
+// ANCHOR_END: ssd_quadratic
+
+/// The chunked form (Mamba-2's SSD algorithm): split time into chunks of
+/// length `q` (the last padded with zero inputs and zero log-decays, which
+/// change nothing); inside each chunk the quadratic form (diagonal blocks);
+/// each chunk's own contribution to its final state (right factors); a scan
+/// over chunks for the state entering each one (centre factors); that state's
+/// contribution to each output (left factors). All but the scan are matrix
+/// products.
+///
+/// Implements Eq. (X5), with $c_l = \sum_{k \le l} a_k$ inside a chunk:
+/// $Y_{\mathrm{diag}} = (L \circ C B^\top) X$;
+/// $S = X^\top \operatorname{diag}(e^{c_{q} - c_l}) B$;
+/// $H_{\mathrm{in}}^{(k+1)} = e^{c_q^{(k)}} H_{\mathrm{in}}^{(k)} + S^{(k)}$;
+/// $Y_{\mathrm{off}} = \operatorname{diag}(e^{c_l})\, C\, H_{\mathrm{in}}^\top$.
+///
+/// # Panics
+/// If `q` is 0.
+///
+/// # References
+/// Mamba-2 §6, Listing 1; `mamba_ssm/modules/ssd_minimal.py::ssd_minimal_discrete`
+/// (which requires T divisible by the chunk length).
+// ANCHOR: ssd_chunked
+pub fn ssd_chunked(inputs: &SsdInputs, q: usize) -> SsdOutput {
+    assert!(q > 0, "ssd_chunked: the chunk length must be ≥ 1, got 0");
+    let (t_len, _, p, n, _) = inputs.dims();
+    let chunks = t_len.div_ceil(q);
+    per_head(inputs, |h| {
+        let (b, c) = (&inputs.b[inputs.group(h)], &inputs.c[inputs.group(h)]);
+        let mut y = DMatrix::zeros(t_len, p);
+        let mut state = inputs.initial_state(h); // H_in of the current chunk
+        for k in 0..chunks {
+            let (start, rows) = (k * q, q.min(t_len - k * q)); // the last may be short
+            let pad = |m: &DMatrix<f64>| {
+                let mut out = DMatrix::zeros(q, m.ncols());
+                out.rows_mut(0, rows).copy_from(&m.rows(start, rows));
+                out
+            };
+            let (x, bc, cc) = (pad(&inputs.x[h]), pad(b), pad(c));
+            let a: Vec<f64> = (0..q)
+                .map(|l| {
+                    if l < rows {
+                        inputs.a[(start + l, h)]
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let mut cumulative = Vec::with_capacity(q);
+            let mut running = 0.0;
+            for v in &a {
+                running += v;
+                cumulative.push(running);
+            }
+            let last = cumulative[q - 1];
+            // 1. Diagonal block: the chunk on its own (zero initial state).
+            let y_diag = decay_mask(&a).component_mul(&(&cc * bc.transpose())) * &x;
+            // 2. Right factors: the chunk's inputs decayed to its end.
+            let to_end = DMatrix::from_fn(q, n, |l, j| {
+                (last - cumulative[l]).exp() * bc[(l, j)]
+            });
+            let own = x.transpose() * to_end; // (P, N)
+            // 4. Left factors: the entering state, decayed to each step.
+            let decayed_c =
+                DMatrix::from_fn(q, n, |l, j| cumulative[l].exp() * cc[(l, j)]);
+            let y_off = decayed_c * state.transpose(); // (q, P)
+            y.rows_mut(start, rows)
+                .copy_from(&(y_diag + y_off).rows(0, rows));
+            // 3. Centre: the scan over chunks (one step per chunk).
+            state = state * last.exp() + own;
+        }
+        (y, state)
+    })
+}
+// ANCHOR_END: ssd_chunked
