@@ -1,8 +1,9 @@
 //! Chapter 8: the SSD matrix and what its chunks look like. (1) M = L ∘ (C Bᵀ)
-//! of one head (T = 64) as a heatmap, (2) the singular values of its
+//! of one head (T = 64) as a heatmap, with the rank of each chunk block,
+//! (2) the singular values of its
 //! off-diagonal chunk blocks (chunks of 16): none beyond N, (3) the time of
 //! the three forms against T on this machine (8 heads, P = N = 64). Writes
-//! `chapters/figures/ch08/{matrix,offdiagonal-singular-values,measured-ssd-time}.svg`.
+//! `chapters/figures/ch08/{matrix,chunk-ranks,offdiagonal-singular-values,measured-ssd-time}.svg`.
 //!
 //! Run: `cargo run --release --example ch08_ssd`
 
@@ -61,12 +62,36 @@ fn matrix_figures() -> ssm_lineage::Result<()> {
         y_range: 0.0..t as f64,
     }
     .save(&figure_path("ch08", "matrix.svg"))?;
+    // The chunk decomposition: the numerical rank of every Q × Q block.
+    let chunks = t / q;
+    let ranks = DMatrix::from_fn(chunks, chunks, |i, j| {
+        if j > i {
+            return 0.0;
+        }
+        let block = m.view((i * q, j * q), (q, q)).into_owned();
+        let sv = block.singular_values();
+        let top = sv.max();
+        sv.iter().filter(|s| **s > 1e-10 * top).count() as f64
+    });
+    Heatmap {
+        title: format!(
+            "Numerical rank of each {q} × {q} block of M: ≤ N = {n} off the diagonal"
+        ),
+        x_label: "input chunk".into(),
+        y_label: "output chunk".into(),
+        value_label: "rank".into(),
+        data: ranks,
+        x_range: 0.0..chunks as f64,
+        y_range: 0.0..chunks as f64,
+    }
+    .save(&figure_path("ch08", "chunk-ranks.svg"))?;
     let mut plot = LinePlot::new(
         &format!("Singular values of the off-diagonal {q} × {q} blocks (N = {n})"),
         "index k",
         "σ_k / σ_1 (log scale)",
     )
-    .scales(Scale::Linear, Scale::Log);
+    .scales(Scale::Linear, Scale::Log)
+    .ranges(0.0..(q + 1) as f64, 1e-18..1e3);
     for (i, j) in [(1, 0), (2, 0), (3, 1), (3, 2)] {
         let block = m.view((i * q, j * q), (q, q)).into_owned();
         let mut sv: Vec<f64> = block.singular_values().iter().copied().collect();
