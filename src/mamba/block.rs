@@ -127,7 +127,7 @@ impl Linear {
             x.shape(),
             self.w.shape()
         );
-        let mut y = x * &self.w;
+        let mut y = parallel_matmul(x, &self.w);
         if let Some(b) = &self.bias {
             for (j, mut column) in y.column_iter_mut().enumerate() {
                 column.add_scalar_mut(b[j]);
@@ -155,6 +155,30 @@ impl Linear {
         }
         out
     }
+}
+
+/// `x · w`, with the rows of `x` split into one block per rayon thread, each
+/// block an ordinary (single-threaded) nalgebra matrix product: the
+/// prefill's projections are most of its time.
+pub fn parallel_matmul(x: &DMatrix<f32>, w: &DMatrix<f32>) -> DMatrix<f32> {
+    let (rows, threads) = (x.nrows(), rayon::current_num_threads());
+    if threads < 2 || rows < 64 {
+        return x * w;
+    }
+    let block = rows.div_ceil(threads);
+    let parts: Vec<(usize, DMatrix<f32>)> = (0..rows.div_ceil(block))
+        .into_par_iter()
+        .map(|i| {
+            let start = i * block;
+            let count = block.min(rows - start);
+            (start, x.rows(start, count) * w)
+        })
+        .collect();
+    let mut y = DMatrix::zeros(rows, w.ncols());
+    for (start, part) in parts {
+        y.rows_mut(start, part.nrows()).copy_from(&part);
+    }
+    y
 }
 
 /// $W^\top v$ for a column-major `(in, out)` matrix: one dot product per
@@ -353,7 +377,8 @@ impl MambaBlock {
         let xz = self.in_proj.forward(h); // (len, 2·d_inner)
         let x_raw = xz.columns(0, di).into_owned();
         let z = xz.columns(di, di).into_owned();
-        let x = causal_conv(&x_raw, &self.conv_weight, &self.conv_bias).map(silu);
+        let x = causal_conv(&x_raw, &self.conv_weight, &self.conv_bias)
+            .map(|v| v / (1.0 + exp_f32(-v))); // SiLU
         let x_dbl = self.x_proj.forward(&x); // (len, dt_rank + 2N)
         Selection {
             delta: x_dbl.columns(0, r) * &self.dt_proj.w, // bias added in the scan
@@ -497,16 +522,20 @@ pub fn causal_conv<T: RealField + Copy>(
         w.shape(),
         b.len()
     );
-    let taps = w.ncols();
-    DMatrix::from_fn(x.nrows(), x.ncols(), |t, c| {
-        let mut y = b[c];
+    let (len, taps) = (x.nrows(), w.ncols());
+    let mut y = DMatrix::zeros(len, x.ncols());
+    // Channel by channel (contiguous columns): y_t = b + Σ_k w_k x_{t−K+1+k}.
+    for (c, (mut out, input)) in y.column_iter_mut().zip(x.column_iter()).enumerate()
+    {
+        out.fill(b[c]);
         for k in 0..taps {
-            if let Some(s) = (t + k + 1).checked_sub(taps) {
-                y += w[(c, k)] * x[(s, c)];
+            let lag = taps - 1 - k; // tap k reads the input `lag` steps back
+            for t in lag..len {
+                out[t] += w[(c, k)] * input[t - lag];
             }
         }
-        y
-    })
+    }
+    y
 }
 // ANCHOR_END: causal_conv
 

@@ -37,13 +37,24 @@ impl RmsNorm {
     }
     // ANCHOR_END: rms_norm
 
-    /// [`RmsNorm::apply`] on every row of a `(len, d)` sequence.
+    /// [`RmsNorm::apply`] on every row of a `(len, d)` sequence, computed
+    /// column by column (the matrix is column-major, so rows are strided).
     pub fn apply_rows(&self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        let (len, d) = x.shape();
+        let mut mean_square = vec![0.0f32; len];
+        for column in x.column_iter() {
+            for (m, v) in mean_square.iter_mut().zip(column.iter()) {
+                *m += v * v;
+            }
+        }
+        let scale: Vec<f32> = mean_square
+            .iter()
+            .map(|m| 1.0 / (m / d as f32 + self.eps).sqrt())
+            .collect();
         let mut y = x.clone();
-        for t in 0..x.nrows() {
-            let row: Vec<f32> = x.row(t).iter().copied().collect();
-            for (j, v) in self.apply(&row).into_iter().enumerate() {
-                y[(t, j)] = v;
+        for (mut column, w) in y.column_iter_mut().zip(self.weight.iter()) {
+            for (v, s) in column.iter_mut().zip(&scale) {
+                *v *= s * w;
             }
         }
         y
