@@ -212,18 +212,7 @@ proptest! {
 #[test]
 fn golden_values_from_the_reference_scan() {
     let text = include_str!("../golden/selective_scan.txt");
-    let mut named = std::collections::HashMap::new();
-    for line in text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-    {
-        let mut f = line.split_whitespace();
-        let name = f.next().expect("a name").to_string();
-        let rows: usize = f.next().expect("rows").parse().expect("a number");
-        let cols: usize = f.next().expect("cols").parse().expect("a number");
-        let values: Vec<f64> = f.map(|v| v.parse().expect("a number")).collect();
-        named.insert(name, DMatrix::from_row_slice(rows, cols, &values));
-    }
+    let named = crate::strategies::named_matrices(text);
     let get = |n: &str| named.get(n).expect(n).clone();
     let (u, delta, a, b, c, z) = (
         get("u"),

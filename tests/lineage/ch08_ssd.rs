@@ -183,18 +183,7 @@ fn lower_triangle_submatrices_have_rank_at_most_n() {
 #[test]
 fn golden_values_from_ssd_minimal() {
     let text = include_str!("../golden/ssd_minimal.txt");
-    let mut named = std::collections::HashMap::new();
-    for line in text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-    {
-        let mut f = line.split_whitespace();
-        let name = f.next().expect("a name").to_string();
-        let rows: usize = f.next().expect("rows").parse().expect("a number");
-        let cols: usize = f.next().expect("cols").parse().expect("a number");
-        let values: Vec<f64> = f.map(|v| v.parse().expect("a number")).collect();
-        named.insert(name, DMatrix::from_row_slice(rows, cols, &values));
-    }
+    let named = crate::strategies::named_matrices(text);
     let get = |n: &str| named.get(n).expect(n).clone();
     let x = vec![get("x_0"), get("x_1")];
     let init = vec![get("init_0"), get("init_1")];

@@ -36,3 +36,23 @@ pub fn stable_ssm(max_n: usize) -> impl Strategy<Value = Ssm> {
 pub fn log_uniform_dt(lo: f64, hi: f64) -> impl Strategy<Value = f64> {
     (lo.ln()..hi.ln()).prop_map(f64::exp)
 }
+
+/// The golden files of chapters 7 and 8: one named matrix per line,
+/// `<name> <rows> <cols> <values, row-major>`, `#` lines are comments.
+pub fn named_matrices(
+    text: &str,
+) -> std::collections::HashMap<String, DMatrix<f64>> {
+    let mut named = std::collections::HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let mut f = line.split_whitespace();
+        let name = f.next().expect("a name").to_string();
+        let rows: usize = f.next().expect("rows").parse().expect("a number");
+        let cols: usize = f.next().expect("cols").parse().expect("a number");
+        let values: Vec<f64> = f.map(|v| v.parse().expect("a number")).collect();
+        named.insert(name, DMatrix::from_row_slice(rows, cols, &values));
+    }
+    named
+}
