@@ -12,11 +12,12 @@
 use std::hint::black_box;
 use std::process::ExitCode;
 
-use nalgebra::{Complex, DVector};
+use nalgebra::DVector;
 use ssm_lineage::hippo::Transition;
 use ssm_lineage::hippo::transitions::{fout, legs, legt};
+use ssm_lineage::lssl::Rule;
 use ssm_lineage::lssl::Ssm;
-use ssm_lineage::lssl::discretize::discretize_bilinear;
+use ssm_lineage::lssl::discretize::{discretize_bilinear, discretize_diagonal};
 use ssm_lineage::lssl::views::kernel_naive;
 use ssm_lineage::s4::Dplr;
 use ssm_lineage::s4::kernel::{c_tilde_from, kernel_dplr};
@@ -99,15 +100,8 @@ fn timing() -> ssm_lineage::Result<()> {
     let ssm = Ssm::new(t.a.clone(), t.b.clone(), c.clone(), 0.0)?;
     let disc = discretize_bilinear(&ssm, dt)?;
     // A diagonal system with the same number of modes for the Vandermonde route.
-    let a_bar: Vec<Complex<f64>> = dplr
-        .lambda
-        .iter()
-        .map(|l| {
-            (Complex::new(1.0, 0.0) + l * (dt / 2.0))
-                / (Complex::new(1.0, 0.0) - l * (dt / 2.0))
-        })
-        .collect();
-    let weights = dplr.b.clone();
+    let (a_bar, weights) =
+        discretize_diagonal(&dplr.lambda, &dplr.b, dt, Rule::Bilinear)?;
     let (mut naive, mut cauchy, mut vandermonde) = (vec![], vec![], vec![]);
     println!(
         "one kernel, N = {TIMING_N}: {:>7} {:>12} {:>12} {:>12}",

@@ -87,6 +87,22 @@ pub fn check_size(name: &'static str, size: usize) -> Result<usize> {
     Ok(size)
 }
 
+/// Rejects a range `lo..=hi` unless both ends are finite and
+/// `0 < lo ≤ hi` (the initial-step ranges of Mamba and Mamba-2).
+///
+/// # Errors
+/// [`Error::InvalidParameter`] naming the range and what is allowed.
+pub fn check_positive_range(name: &'static str, lo: f64, hi: f64) -> Result<()> {
+    if !(lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi) {
+        return Err(Error::invalid(
+            name,
+            format!("{lo}..{hi}"),
+            "finite with 0 < min ≤ max",
+        ));
+    }
+    Ok(())
+}
+
 /// Rejects a value that is not finite and strictly positive.
 ///
 /// # Errors

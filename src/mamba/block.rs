@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::fast::{exp_f32, selective_scan_fast};
 use super::selective::{ScanOutput, SelectiveScan, selective_scan, silu, softplus};
-use crate::error::{Error, Result, check_size};
+use crate::error::{Error, Result, check_positive_range, check_size};
 
 /// The sizes of a Mamba model (the reference's `MambaConfig` and the block's
 /// defaults).
@@ -73,14 +73,7 @@ impl MambaConfig {
         check_size("d_conv", self.d_conv)?;
         check_size("expand", self.expand)?;
         check_size("dt_rank", self.dt_rank)?;
-        let (lo, hi) = (self.dt_min, self.dt_max);
-        if !(lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi) {
-            return Err(Error::invalid(
-                "dt_min..dt_max",
-                format!("{lo}..{hi}"),
-                "finite with 0 < dt_min ≤ dt_max",
-            ));
-        }
+        check_positive_range("dt_min..dt_max", self.dt_min, self.dt_max)?;
         if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
             return Err(Error::invalid("norm_eps", self.norm_eps, "finite and > 0"));
         }
@@ -310,10 +303,8 @@ impl MambaBlock {
             DVector::from_fn(di, |_, _| rng.random_range(-conv_bound..conv_bound));
         let x_proj = Linear::uniform(rng, di, r + 2 * n, false);
         let dt_std = 1.0 / (r as f32).sqrt();
-        let (lo, hi) = (config.dt_min.ln(), config.dt_max.ln());
         let dt_bias = DVector::from_fn(di, |_, _| {
-            let dt = rng.random_range(lo..hi).exp().max(1e-4);
-            (dt + (-(-dt).exp_m1()).ln()) as f32 // inverse softplus
+            initial_dt_bias(rng, config.dt_min, config.dt_max) as f32
         });
         let dt_proj = Linear {
             w: DMatrix::from_fn(r, di, |_, _| rng.random_range(-dt_std..dt_std)),
@@ -496,6 +487,20 @@ impl MambaBlock {
         self.out_proj.forward_one(&y)
     }
     // ANCHOR_END: block_step
+}
+
+/// The inverse of softplus, $y + \log(1 - e^{-y})$: the bias that makes
+/// $\mathrm{softplus}(b) = y$.
+pub fn inverse_softplus(y: f64) -> f64 {
+    y + (-(-y).exp_m1()).ln()
+}
+
+/// One initial Δ bias as the reference draws it: Δ log-uniform in
+/// `[dt_min, dt_max]`, at least 1e-4, through [`inverse_softplus`] (so that
+/// the block starts with Δ in S4's range).
+pub fn initial_dt_bias(rng: &mut StdRng, dt_min: f64, dt_max: f64) -> f64 {
+    let dt = rng.random_range(dt_min.ln()..dt_max.ln()).exp().max(1e-4);
+    inverse_softplus(dt)
 }
 
 /// The depthwise causal convolution: channel $c$'s output at $t$ is

@@ -170,18 +170,6 @@ impl<'a> Prepared<'a> {
         }
     }
 
-    fn run_any(
-        &self,
-        track: bool,
-        ch: usize,
-        range: std::ops::Range<usize>,
-        state: &mut [f32],
-        y: &mut [f32],
-        product: &mut [f32],
-    ) {
-        run_multiversioned(self, track, ch, range, state, y, product);
-    }
-
     #[inline(always)]
     fn dispatch(
         &self,
@@ -233,7 +221,8 @@ fn run_multiversioned(
 /// first pass runs every chunk from a zero state to get its end state and the
 /// product of its multipliers, a sequential pass over chunks turns those into
 /// each chunk's true initial state (chapter 6's carry), and a second pass
-/// reruns every chunk from it. The state of a channel never leaves the stack.
+/// reruns every chunk from it. A channel's state lives in one small buffer
+/// for the whole run.
 ///
 /// # Shapes
 /// See [`SelectiveScan`].
@@ -265,7 +254,15 @@ pub fn selective_scan_fast(args: &SelectiveScan<f32>) -> ScanOutput<f32> {
                 let (ch, j) = (job / chunks, job % chunks);
                 let range = (j * chunk_len).min(len)..((j + 1) * chunk_len).min(len);
                 let (mut state, mut product) = (vec![0.0; n_pad], vec![1.0; n_pad]);
-                prepared.run_any(true, ch, range, &mut state, &mut [], &mut product);
+                run_multiversioned(
+                    &prepared,
+                    true,
+                    ch,
+                    range,
+                    &mut state,
+                    &mut [],
+                    &mut product,
+                );
                 (state, product)
             })
             .collect();
@@ -294,7 +291,15 @@ pub fn selective_scan_fast(args: &SelectiveScan<f32>) -> ScanOutput<f32> {
             let range = (j * chunk_len).min(len)..((j + 1) * chunk_len).min(len);
             let mut state = carries[ch][j].clone();
             let mut out = vec![0.0; range.len()];
-            prepared.run_any(false, ch, range, &mut state, &mut out, &mut []);
+            run_multiversioned(
+                &prepared,
+                false,
+                ch,
+                range,
+                &mut state,
+                &mut out,
+                &mut [],
+            );
             (out, state)
         })
         .collect();

@@ -136,9 +136,9 @@ pub fn c_tilde_from(
         .collect()
 }
 
-/// Whether the node $g$ sits on a pole $\lambda_n$ of the Cauchy sums.
-fn on_a_pole(g: Complex<f64>, lambda: &[Complex<f64>]) -> bool {
-    lambda
+/// Whether the node $g$ sits on one of the given poles.
+fn on_a_pole(g: Complex<f64>, poles: &[Complex<f64>]) -> bool {
+    poles
         .iter()
         .any(|l| (g - l).norm() <= 1e-12 * (1.0 + l.norm()))
 }
@@ -255,6 +255,14 @@ pub fn kernel_dplr(
             .map(|(pi, pj)| product(pi, pj, true)),
     );
     let sums = cauchy_many(&numerators, &g, &lambda);
+    // The bilinear nodes g lie on the imaginary axis, so only poles on it can
+    // be hit: LegT's and FouT's (skew normal parts; FouT's λ = 0 is hit at
+    // ω = 1), never LegS's (Re λ = −½), which then skip the check.
+    let on_axis: Vec<Complex<f64>> = lambda
+        .iter()
+        .copied()
+        .filter(|l| l.re.abs() <= 1e-12 * (1.0 + l.norm()))
+        .collect();
     let k00 = &sums[0]; // C̃ R B
     let k01 = &sums[1..1 + r]; // C̃ R P
     let k10 = &sums[1 + r..1 + 2 * r]; // P* R B
@@ -266,7 +274,7 @@ pub fn kernel_dplr(
             if (one + omega[k]).norm() < 1e-9 {
                 return at_minus_one; // ω = −1: the limit of the bilinear factor
             }
-            if on_a_pole(g[k], &lambda) {
+            if on_a_pole(g[k], &on_axis) {
                 // A removable 0/0 of the Cauchy form (FouT's λ = 0 at ω = 1):
                 // solve the dense resolvent at this one node instead.
                 return resolvent_dense(g[k], &lambda, &p, &b, &c)

@@ -7,8 +7,8 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 
 use super::forms::{SsdInputs, ssd_chunked};
-use crate::error::{Error, Result, check_size};
-use crate::mamba::block::{causal_conv, last_inputs};
+use crate::error::{Error, Result, check_positive_range, check_size};
+use crate::mamba::block::{causal_conv, initial_dt_bias, last_inputs};
 use crate::mamba::selective::{silu, softplus};
 
 /// The sizes of a Mamba-2 block (the reference `Mamba2Simple` defaults, with
@@ -101,14 +101,7 @@ impl Mamba2Config {
                 "a divisor of the number of heads",
             ));
         }
-        let (lo, hi) = (self.dt_min, self.dt_max);
-        if !(lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi) {
-            return Err(Error::invalid(
-                "dt_min..dt_max",
-                format!("{lo}..{hi}"),
-                "finite with 0 < dt_min ≤ dt_max",
-            ));
-        }
+        check_positive_range("dt_min..dt_max", self.dt_min, self.dt_max)?;
         Ok(())
     }
 }
@@ -166,10 +159,8 @@ impl Mamba2Block {
         let conv_weight = uniform(config.conv_dim(), config.d_conv, 0.5);
         let conv_bias = uniform(config.conv_dim(), 1, 0.5).column(0).into_owned();
         let out_proj = uniform(di, dm, 1.0 / (di as f64).sqrt());
-        let (lo, hi) = (config.dt_min.ln(), config.dt_max.ln());
         let dt_bias = DVector::from_fn(h, |_, _| {
-            let dt = rng.random_range(lo..hi).exp().max(1e-4);
-            dt + (-(-dt).exp_m1()).ln()
+            initial_dt_bias(rng, config.dt_min, config.dt_max)
         });
         let a_log = DVector::from_fn(h, |_, _| rng.random_range(1.0f64..16.0).ln());
         Ok(Mamba2Block {

@@ -4,7 +4,7 @@
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 
-use super::segsum::{decay_mask, segsum};
+use super::segsum::decay_mask;
 
 /// SSD's inputs, with the meaning of the reference `ssd_minimal_discrete`:
 /// `x` already multiplied by Δ and `a` already Δ·A (log-decays). Heads are
@@ -58,6 +58,11 @@ impl<'a> SsdInputs<'a> {
             b.len()
         );
         let (t, p) = x[0].shape();
+        assert!(
+            t > 0,
+            "SsdInputs: empty sequence (x of head 0 is {:?})",
+            x[0].shape()
+        );
         let n = b[0].ncols();
         for (h, xh) in x.iter().enumerate() {
             assert_eq!(
@@ -185,22 +190,27 @@ pub fn ssd_quadratic(inputs: &SsdInputs) -> SsdOutput {
     per_head(inputs, |h| {
         let (b, c) = (&inputs.b[inputs.group(h)], &inputs.c[inputs.group(h)]);
         let a = inputs.log_decays(h);
-        let m = ssd_matrix(&a, b, c); // (T, T)
-        let mut y = &m * &inputs.x[h];
+        let mask = decay_mask(&a); // L, (T, T)
+        let from_inputs = mask.component_mul(&(c * b.transpose())) * &inputs.x[h];
         // The initial state decays through every step up to t (inclusive).
+        let mut running = 0.0;
+        let to_t: Vec<f64> = a
+            .iter()
+            .map(|a_t| {
+                running += a_t;
+                running.exp()
+            })
+            .collect();
         let h0 = inputs.initial_state(h);
-        let mut decay = 0.0;
-        for (t, a_t) in a.iter().enumerate() {
-            decay += a_t;
-            let from_h0 = (&h0 * c.row(t).transpose()).transpose() * decay.exp();
-            let row = y.row(t) + from_h0;
-            y.set_row(t, &row);
-        }
-        // The final state: every input decayed to the last step, plus H₋₁.
-        let last = segsum(&a).row(t_len - 1).map(f64::exp); // (1, T)
-        let weighted =
-            DMatrix::from_fn(t_len, b.ncols(), |s, k| last[s] * b[(s, k)]);
-        let state = inputs.x[h].transpose() * weighted + h0 * decay.exp();
+        let decayed_c =
+            DMatrix::from_fn(t_len, c.ncols(), |t, k| to_t[t] * c[(t, k)]);
+        let y = from_inputs + decayed_c * h0.transpose();
+        // The final state: every input decayed to the last step (the last row
+        // of L), plus the decayed initial state.
+        let to_end = DMatrix::from_fn(t_len, b.ncols(), |s, k| {
+            mask[(t_len - 1, s)] * b[(s, k)]
+        });
+        let state = inputs.x[h].transpose() * to_end + h0 * to_t[t_len - 1];
         (y, state)
     })
 }
