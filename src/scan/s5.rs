@@ -6,7 +6,9 @@ use rayon::prelude::*;
 
 use super::operator::Affine;
 use super::prefix::scan_chunked;
-use crate::error::{Error, Result, check_size};
+use crate::error::{Result, check_size};
+use crate::lssl::Rule;
+use crate::lssl::discretize::discretize_diagonal;
 use crate::s4d::S4dInit;
 use crate::s4d::init::eigenvalues;
 use crate::support::rng::{log_uniform, normal_matrix, seeded};
@@ -35,7 +37,7 @@ impl S5Layer {
     /// eigenvectors, which gives the same kind of matrix), $D$ Gaussian.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] for zero `modes` or `width`.
+    /// [`crate::Error::InvalidParameter`] for zero `modes` or `width`.
     ///
     /// # References
     /// S5 §3, App. B; `s5/ssm_init.py`, `s5/ssm.py`.
@@ -62,22 +64,16 @@ impl S5Layer {
         let dt: Vec<f64> = (0..modes)
             .map(|_| log_uniform(&mut rng, 1e-3, 1e-1))
             .collect();
-        let a_bar: Vec<Complex<f64>> = lambda
-            .iter()
-            .zip(&dt)
-            .map(|(l, dt)| (l * dt).exp())
-            .collect();
+        // Chapter 2's diagonal ZOH, one mode at a time (each has its own Δ):
+        // ā = e^{λΔ} and the input factor (ā − 1)/λ without cancellation.
+        let mut a_bar = Vec::with_capacity(modes);
         let mut b_bar = b;
         for (p, mut row) in b_bar.row_iter_mut().enumerate() {
-            row *= (a_bar[p] - Complex::new(1.0, 0.0)) / lambda[p];
-        }
-        if a_bar
-            .iter()
-            .any(|a| !(a.re.is_finite() && a.im.is_finite()))
-        {
-            return Err(Error::NonFinite {
-                what: "S5Layer: discretized modes",
-            });
+            let one = [Complex::new(1.0, 0.0)];
+            let (a, factor) =
+                discretize_diagonal(&lambda[p..=p], &one, dt[p], Rule::Zoh)?;
+            a_bar.push(a[0]);
+            row *= factor[0];
         }
         Ok(S5Layer { a_bar, b_bar, c, d })
     }

@@ -32,7 +32,7 @@ fn problem(len: usize, d: usize, n: usize, seed: u64) -> Problem {
     let g = |r, c, s| gaussian(r, c, seed ^ s);
     let bias = DVector::from_fn(d, |h, _| {
         let dt = (1e-3f64.ln() + (h as f64 + 0.5) / d as f64 * 100f64.ln()).exp();
-        dt + (-(-dt).exp_m1()).ln() // inverse softplus
+        ssm_lineage::mamba::block::inverse_softplus(dt)
     });
     Problem {
         u: g(len, d, 1),
@@ -168,8 +168,13 @@ proptest! {
             h = (1.0 - g) * h + g * x[(t, 0)];
             prop_assert!((y[(t, 0)] - h).abs() <= 1e-13 * (1.0 + h.abs()), "t={t}: {} vs {h}", y[(t, 0)]);
         }
-        // And Euler's B̄ = Δ is not the gate: it over-weights the input when Δ is large.
-        prop_assert!(softplus(3.0f64) > 1.0 - (-softplus(3.0f64)).exp());
+        // The reference code's Euler B̄ = Δ is not the gate: from a zero state
+        // its first output is Δ₀x₀ where the gate gives (1 − e^{−Δ₀})x₀.
+        let euler = selective_scan(&args.with_b_rule(BRule::Euler)).y;
+        let dt0 = softplus(z[(0, 0)]);
+        let excess = (dt0 - (1.0 - (-dt0).exp())) * x[(0, 0)];
+        let gate0 = (1.0 - (-dt0).exp()) * x[(0, 0)];
+        prop_assert!((euler[(0, 0)] - gate0 - excess).abs() <= 1e-13 * (1.0 + dt0 * x[(0, 0)].abs()));
     }
 
     /// The bridge to chapter 5: with Δ, B and C the same at every step, the
