@@ -1,228 +1,357 @@
-//! The fast selective scan: `f32`, channels in parallel, long sequences also
-//! split into chunks of time, a vectorisable `exp`, and no `(len, d, n)`
-//! tensor: each state lives in registers for the whole sequence.
+//! The fast selective scan: `f32`, sixteen channels at a time in the lanes of
+//! one vector register, blocks of channels in parallel, long sequences with
+//! few channels also split into chunks of time, a vectorisable `exp`, and no
+//! `(len, d, n)` tensor: each state lives in a small buffer for the whole run.
 
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
 use super::selective::{BRule, ScanOutput, SelectiveScan};
 
-/// $e^x$ for `f32` without branches, so that a loop over states vectorises:
-/// $x \log_2 e = i + f$ with $|f| \le \frac12$, $2^f$ by its degree-6 Taylor
-/// polynomial (relative error below $1.3 \times 10^{-7}$, about two units in
-/// the last place), $2^i$ by writing the exponent bits. Arguments below −87
-/// give about $10^{-38}$ instead of a subnormal or zero.
+/// $a b + c$: one fused multiply-add where the CPU has it (`FMA`), else a
+/// multiply and an add (a software `fma` would be far slower).
+#[inline(always)]
+fn mul_add<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
+/// $2^t$ for `f32` without branches, so that a loop over lanes vectorises:
+/// $t = i + f$ with $i$ an integer and $|f| \le \frac12$; $2^f$ by a
+/// degree-5 polynomial fitted for the least maximum relative error
+/// ($1.0 \times 10^{-7}$ in exact arithmetic, below $2 \times 10^{-7}$, about
+/// two units in the last place, as evaluated in `f32`); $2^i$ by adding $i$
+/// to the result's exponent bits. $t$ is clamped to $[-125, 127]$, so
+/// arguments below −125 give about $2.4 \times 10^{-38}$ instead of a
+/// subnormal or zero.
+#[inline(always)]
+fn exp2_lane<const FMA: bool>(t: f32) -> f32 {
+    const SHIFTER: f32 = 12_582_912.0; // 1.5·2^23: adding it rounds to an integer
+    const P: [f32; 5] = [
+        0.693_147_06,
+        0.240_222_42,
+        0.055_505_823,
+        0.009_671_517,
+        0.001_330_882_4,
+    ];
+    let t = t.clamp(-125.0, 127.0);
+    let shifted = t + SHIFTER; // its low mantissa bits hold i
+    let f = t - (shifted - SHIFTER);
+    let q = mul_add::<FMA>(P[4], f, P[3]);
+    let q = mul_add::<FMA>(q, f, P[2]);
+    let q = mul_add::<FMA>(q, f, P[1]);
+    let q = mul_add::<FMA>(q, f, P[0]);
+    let p = mul_add::<FMA>(q, f, 1.0); // 2^f in [0.70, 1.42]
+    // i << 23 is the shifted bits << 23 (the shifter's own bits shift out).
+    f32::from_bits(p.to_bits().wrapping_add(shifted.to_bits() << 23))
+}
+
+/// $2^t$ for `f32` (see `exp2_lane` in the source): a polynomial without
+/// branches, within $2 \times 10^{-7}$ relative error for
+/// $t \in [-125, 127]$.
+#[inline(always)]
+pub fn exp2_f32(t: f32) -> f32 {
+    exp2_lane::<false>(t)
+}
+
+/// $e^x$ for `f32` without branches: $2^{x \log_2 e}$ by [`exp2_f32`].
+/// Relative error below $2 \times 10^{-7}$ plus the rounding of
+/// $x \log_2 e$ ($|x| \cdot 6 \times 10^{-8}$); arguments below about −86.6
+/// give about $2.4 \times 10^{-38}$ instead of a subnormal or zero.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
-    const SHIFTER: f32 = 12_582_912.0; // 1.5·2^23: adding it rounds to an integer
-    let t = x.clamp(-87.0, 88.0) * std::f32::consts::LOG2_E;
-    let shifted = t + SHIFTER;
-    let f = t - (shifted - SHIFTER); // in [−½, ½]
-    let i = shifted.to_bits().wrapping_sub(SHIFTER.to_bits()) as i32;
-    let l = std::f32::consts::LN_2;
-    let p = 1.0
-        + f * (l + f
-            * (l * l / 2.0
-                + f * (l * l * l / 6.0
-                    + f * (l * l * l * l / 24.0
-                        + f * (l * l * l * l * l / 120.0
-                            + f * (l * l * l * l * l * l / 720.0))))));
-    p * f32::from_bits(((i + 127) as u32) << 23)
+    exp2_f32(x * std::f32::consts::LOG2_E)
 }
 
-/// $\ln x$ for positive normal `f32` without branches: $x = 2^e m$ with
-/// $m \in [\frac{\sqrt 2}{2}, \sqrt 2)$, and $\ln m = 2\,\mathrm{artanh}\,s$,
-/// $s = \frac{m-1}{m+1}$, by its odd series to $s^9$ ($|s| < 0.172$:
-/// relative error below $10^{-7}$).
+/// softplus for `f32` without branches:
+/// $\log(1 + e^x) = \max(x, 0) + \log(1 + w)$ with $w = e^{-|x|} \in (0, 1]$,
+/// and $\log(1 + w) = 2\,\mathrm{artanh}\, s$ with $s = w / (2 + w) \in [0, \frac13]$,
+/// by its odd series to $s^{15}$ (the next term is below
+/// $1.5 \times 10^{-9}$ of the sum). Every piece keeps its relative accuracy
+/// when $w$ is tiny: computing $\ln(1 + w)$ as the logarithm of the rounded
+/// $1 + w$ would keep only the bits of $w$ that survive the addition to 1, a
+/// relative error of $\epsilon / w$ (6e-6 at Δ ≈ 0.01, which the property test
+/// caught in an earlier version).
 #[inline(always)]
-pub fn ln_f32(x: f32) -> f32 {
-    let bits = x.to_bits();
-    // Exponent and mantissa, with the mantissa moved to [√2/2, √2).
-    let e = ((bits >> 23) & 0xff) as i32 - 127;
-    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000); // [1, 2)
-    let (m, e) = if m > std::f32::consts::SQRT_2 {
-        (m * 0.5, e + 1)
-    } else {
-        (m, e)
-    };
-    let s = (m - 1.0) / (m + 1.0);
+pub fn softplus_f32(x: f32) -> f32 {
+    let w = exp_f32(-x.abs());
+    let s = w / (2.0 + w);
     let s2 = s * s;
-    let series = 2.0
-        * s
-        * (1.0 + s2 * (1.0 / 3.0 + s2 * (0.2 + s2 * (1.0 / 7.0 + s2 / 9.0))));
-    series + e as f32 * std::f32::consts::LN_2
+    let mut series = 1.0 / 15.0;
+    for k in [13.0f32, 11.0, 9.0, 7.0, 5.0, 3.0, 1.0] {
+        series = series * s2 + 1.0 / k;
+    }
+    x.max(0.0) + 2.0 * s * series
 }
 
-/// softplus for `f32` from [`exp_f32`] and [`ln_f32`]: $\log(1 + e^x)$, or
-/// $x$ above 20 (where they agree in `f32`). $\log(1 + y)$ is computed as
-/// $\ln(u)\, y / (u - 1)$ with $u = 1 + y$ rounded (Kahan's correction):
-/// for small $y = e^x$ the plain $\ln(1 + y)$ would keep only the bits of $y$
-/// that survive the addition to 1, a relative error of $\epsilon / y$ (6e-6 at
-/// Δ ≈ 0.01, which the property test caught).
-#[inline(always)]
-fn softplus_f32(x: f32) -> f32 {
-    let y = exp_f32(x);
-    let u = 1.0 + y;
-    let d = u - 1.0;
-    let log1p = if d == 0.0 { y } else { ln_f32(u) * (y / d) };
-    if x > 20.0 { x } else { log1p }
-}
+/// The number of channels updated together: sixteen `f32` lanes, one
+/// AVX-512 register (two AVX ones, four SSE ones). Channels are padded to a
+/// multiple of it.
+const W: usize = 16;
 
-/// The number of states updated together: eight `f32` lanes, two SSE
-/// registers or one AVX register. States are padded to a multiple of it.
-const LANES: usize = 8;
+/// One value for each of the [`W`] channels of a block.
+type Lanes = [f32; W];
 
-/// The scan's inputs rearranged once for streaming: A, B and C with the
-/// states of one step contiguous and padded to whole lanes (padding states
-/// have $A = -1$, $B = C = 0$, so they stay 0 and add nothing).
+/// The number of steps whose multipliers $e^{\Delta A}$ are computed ahead of
+/// the recurrence (16 KB of them at $N = 16$).
+const SUB: usize = 16;
+
+/// The number of steps whose inputs are gathered at once (4 KB per input).
+const TILE: usize = 1024;
+
+/// The scan's inputs rearranged once for streaming. Per block of [`W`]
+/// channels and per state $k$: $A \log_2 e$ and $1/A$ across the lanes
+/// (padding channels have $A = -1$ and, below, $\Delta = u = 0$, so their
+/// states stay 0). B and C with the states of one step contiguous.
 struct Prepared<'a> {
     args: &'a SelectiveScan<'a, f32>,
-    a: Vec<f32>, // (d, n_pad) row-major
-    b: Vec<f32>, // (len, n_pad) row-major
-    c: Vec<f32>, // (len, n_pad) row-major
-    n_pad: usize,
+    n: usize,
+    a2: Vec<Lanes>,    // (blocks, n): A·log₂e
+    inv_a: Vec<Lanes>, // (blocks, n): 1/A, or 0 where A = 0 (ZOH only)
+    b: Vec<f32>,       // (len, n) row-major
+    c: Vec<f32>,       // (len, n) row-major
 }
 
 impl<'a> Prepared<'a> {
     fn new(args: &'a SelectiveScan<'a, f32>) -> Self {
         let (len, d, n) = args.dims();
-        let n_pad = n.div_ceil(LANES) * LANES;
-        let padded = |rows: usize, at: &dyn Fn(usize, usize) -> f32, fill: f32| {
-            let mut v = vec![fill; rows * n_pad];
-            for r in 0..rows {
+        let blocks = d.div_ceil(W);
+        let lanes = |f: &dyn Fn(f32) -> f32| -> Vec<Lanes> {
+            let mut v = vec![[f(-1.0); W]; blocks * n];
+            for ch in 0..d {
                 for k in 0..n {
-                    v[r * n_pad + k] = at(r, k);
+                    v[(ch / W) * n + k][ch % W] = f(args.a[(ch, k)]);
                 }
             }
             v
         };
+        let rows = |m: &DMatrix<f32>| -> Vec<f32> {
+            (0..len)
+                .flat_map(|t| (0..n).map(move |k| m[(t, k)]))
+                .collect()
+        };
         Prepared {
             args,
-            a: padded(d, &|h, k| args.a[(h, k)], -1.0),
-            b: padded(len, &|t, k| args.b[(t, k)], 0.0),
-            c: padded(len, &|t, k| args.c[(t, k)], 0.0),
-            n_pad,
+            n,
+            a2: lanes(&|a| a * std::f32::consts::LOG2_E),
+            inv_a: lanes(&|a| if a == 0.0 { 0.0 } else { 1.0 / a }),
+            b: rows(args.b),
+            c: rows(args.c),
         }
     }
 
-    /// Runs channel `ch` over steps `range` from `state` (padded), leaving the
-    /// final state there. With `TRACK`, multiplies the per-state products of
-    /// $\bar A$ into `product` and writes no output; otherwise writes the
-    /// outputs (with skip and gate) into `y`.
+    /// Copies the `(len, d)` matrix `m` at steps `t0..t0 + tile.len()` for
+    /// the channels of block `blk` into `tile`, lane by lane (padding lanes
+    /// keep what they had): a small transposition that stays in cache.
+    #[inline(never)] // scalar copies: vectorised, this becomes slow scatter stores
+    fn gather(&self, m: &DMatrix<f32>, blk: usize, t0: usize, tile: &mut [Lanes]) {
+        let len = m.nrows();
+        let channels = W.min(m.ncols() - blk * W);
+        let columns: [&[f32]; W] = std::array::from_fn(|j| {
+            let ch = blk * W + j.min(channels - 1); // padding lanes: zeroed below
+            &m.as_slice()[ch * len + t0..][..tile.len()]
+        });
+        for (i, row) in tile.iter_mut().enumerate() {
+            for j in 0..W {
+                row[j] = columns[j][i];
+            }
+            row[channels..].fill(0.0);
+        }
+    }
+
+    /// Runs block `blk` over steps `range` from `state` (one [`Lanes`] per
+    /// state $k$), leaving the final state there, [`TILE`] steps at a time
+    /// (their inputs gathered into small buffers that stay in cache). With
+    /// `OUT`, writes the outputs (with skip and gate) into `out`, one slice of
+    /// `range.len()` per channel of the block; without, writes nothing. Returns
+    /// $\sum_t \Delta_t$ per lane, from which the product of the multipliers
+    /// is $e^{A \sum_t \Delta_t}$.
     #[inline(always)]
-    fn run<const TRACK: bool, const ZOH: bool>(
+    fn run<const OUT: bool, const ZOH: bool, const FMA: bool>(
         &self,
-        ch: usize,
+        blk: usize,
         range: std::ops::Range<usize>,
-        state: &mut [f32],
-        y: &mut [f32],
-        product: &mut [f32],
-    ) {
-        let args = self.args;
-        let n_pad = self.n_pad;
-        let a = &self.a[ch * n_pad..][..n_pad];
-        let bias = args.delta_bias.map_or(0.0, |b| b[ch]);
-        let skip = args.d_skip.map_or(0.0, |d| d[ch]);
-        // Per-step scalars for the whole range first, in vectorisable loops.
-        // Column-major: channel ch's time series is contiguous.
-        let len = args.u.nrows();
-        let column = |m: &'a DMatrix<f32>| &m.as_slice()[ch * len..][range.clone()];
-        let (u, delta) = (column(args.u), column(args.delta));
-        let dt: Vec<f32> = if args.delta_softplus {
-            delta.iter().map(|x| softplus_f32(x + bias)).collect()
-        } else {
-            delta.iter().map(|x| x + bias).collect()
-        };
-        let start = range.start;
-        for (i, t) in range.enumerate() {
-            let (dt, ut) = (dt[i], u[i]);
-            let b = &self.b[t * n_pad..][..n_pad];
-            let c = &self.c[t * n_pad..][..n_pad];
-            let mut acc = [0.0f32; LANES];
-            for (blk, s) in state.chunks_exact_mut(LANES).enumerate() {
-                let at = blk * LANES;
-                let (a, b, c) =
-                    (&a[at..at + LANES], &b[at..at + LANES], &c[at..at + LANES]);
-                for j in 0..LANES {
-                    let a_bar = exp_f32(dt * a[j]);
-                    let b_bar = if ZOH {
-                        let zoh = (a_bar - 1.0) / a[j];
-                        if a[j] == 0.0 { dt } else { zoh }
-                    } else {
-                        dt
-                    } * b[j];
-                    s[j] = a_bar * s[j] + b_bar * ut;
-                    acc[j] += c[j] * s[j];
-                    if TRACK {
-                        product[at + j] *= a_bar;
+        state: &mut [Lanes],
+        out: &mut [&mut [f32]],
+    ) -> Lanes {
+        let (args, n) = (self.args, self.n);
+        let a2 = &self.a2[blk * n..][..n];
+        let inv_a = &self.inv_a[blk * n..][..n];
+        let bias = args.delta_bias.map(|b| self.lanes_of(b, blk));
+        let skip = args.d_skip.map_or([0.0; W], |d| self.lanes_of(d, blk));
+        let mut a_bars = vec![[0.0f32; W]; SUB * n];
+        let mut dt_sum = [0.0f32; W];
+        let mut u = [[0.0f32; W]; TILE];
+        let mut dt = [[0.0f32; W]; TILE];
+        let mut y = [[0.0f32; W]; TILE];
+        for t0 in range.clone().step_by(TILE) {
+            let steps = TILE.min(range.end - t0);
+            let (u, dt, y) = (&mut u[..steps], &mut dt[..steps], &mut y[..steps]);
+            self.gather(args.u, blk, t0, u);
+            self.gather(args.delta, blk, t0, dt);
+            // Δ = softplus(delta + bias), in flat loops that vectorise.
+            if let Some(bias) = bias {
+                for dt in dt.iter_mut() {
+                    for j in 0..W {
+                        dt[j] += bias[j];
                     }
                 }
             }
-            if !TRACK {
-                y[t - start] = acc.iter().sum::<f32>() + skip * ut;
+            if args.delta_softplus {
+                for x in dt.as_flattened_mut() {
+                    *x = softplus_f32(*x); // padding lanes get some Δ; u = 0 keeps them 0
+                }
+            }
+            for dt in dt.iter() {
+                for j in 0..W {
+                    dt_sum[j] += dt[j];
+                }
+            }
+            for sub in (0..steps).step_by(SUB) {
+                let m = SUB.min(steps - sub);
+                // The multipliers of SUB steps first: independent work, so the
+                // exponentials' long dependency chains overlap.
+                for (dt, a_bar) in
+                    dt[sub..sub + m].iter().zip(a_bars.chunks_exact_mut(n))
+                {
+                    for (a_bar, a2) in a_bar.iter_mut().zip(a2) {
+                        for j in 0..W {
+                            a_bar[j] = exp2_lane::<FMA>(dt[j] * a2[j]);
+                        }
+                    }
+                }
+                // Then the recurrence, whose chains are one multiply-add long.
+                for (i, a_bar) in (sub..sub + m).zip(a_bars.chunks_exact(n)) {
+                    let (dt, u, t) = (&dt[i], &u[i], t0 + i);
+                    let (b, c) = (&self.b[t * n..][..n], &self.c[t * n..][..n]);
+                    let mut du = [0.0f32; W];
+                    for j in 0..W {
+                        du[j] = dt[j] * u[j];
+                    }
+                    let mut acc = [0.0f32; W];
+                    for (((s, a_bar), inv_a), (&b, &c)) in
+                        state.iter_mut().zip(a_bar).zip(inv_a).zip(b.iter().zip(c))
+                    {
+                        let input: Lanes = std::array::from_fn(|j| {
+                            if ZOH {
+                                // (e^{ΔA} − 1)/A → Δ as A → 0.
+                                let zoh = (a_bar[j] - 1.0) * inv_a[j];
+                                (if inv_a[j] == 0.0 { dt[j] } else { zoh })
+                                    * u[j]
+                                    * b
+                            } else {
+                                du[j] * b
+                            }
+                        });
+                        let next: Lanes = std::array::from_fn(|j| {
+                            mul_add::<FMA>(a_bar[j], s[j], input[j])
+                        });
+                        *s = next;
+                        if OUT {
+                            acc = std::array::from_fn(|j| {
+                                mul_add::<FMA>(c, next[j], acc[j])
+                            });
+                        }
+                    }
+                    if OUT {
+                        for j in 0..W {
+                            y[i][j] = mul_add::<FMA>(skip[j], u[j], acc[j]);
+                        }
+                    }
+                }
+            }
+            if !OUT {
+                continue;
+            }
+            // Back to the channels' columns; the gate on contiguous slices.
+            scatter(y, t0 - range.start, out);
+            let len = args.u.nrows();
+            for (j, column) in out.iter_mut().enumerate() {
+                let ch = blk * W + j;
+                let piece = &mut column[t0 - range.start..][..steps];
+                if let Some(gate) = args.z {
+                    let z = &gate.as_slice()[ch * len + t0..][..steps];
+                    for (o, z) in piece.iter_mut().zip(z) {
+                        *o *= z / (1.0 + exp_f32(-z)); // SiLU(z)
+                    }
+                }
             }
         }
-        if let (false, Some(z)) = (TRACK, args.z) {
-            let z = &z.as_slice()[ch * len + start..][..y.len()];
-            for (y, z) in y.iter_mut().zip(z) {
-                *y *= z / (1.0 + exp_f32(-z));
-            }
-        }
+        dt_sum
     }
 
-    #[inline(always)]
-    fn dispatch(
-        &self,
-        track: bool,
-        ch: usize,
-        range: std::ops::Range<usize>,
-        state: &mut [f32],
-        y: &mut [f32],
-        product: &mut [f32],
-    ) {
-        match (track, self.args.b_rule) {
-            (true, BRule::Euler) => {
-                self.run::<true, false>(ch, range, state, y, product)
+    /// The entries of the `(d,)` vector `v` for block `blk` (0 in padding).
+    fn lanes_of(&self, v: &DVector<f32>, blk: usize) -> Lanes {
+        let mut out = [0.0; W];
+        for (j, o) in out.iter_mut().enumerate() {
+            if let Some(x) = v.get(blk * W + j) {
+                *o = *x;
             }
-            (true, BRule::Zoh) => {
-                self.run::<true, true>(ch, range, state, y, product)
-            }
-            (false, BRule::Euler) => {
-                self.run::<false, false>(ch, range, state, y, product)
-            }
-            (false, BRule::Zoh) => {
-                self.run::<false, true>(ch, range, state, y, product)
-            }
+        }
+        out
+    }
+}
+
+/// Writes lane `j` of `tile` into `out[j]` from `offset` on: the inverse of
+/// [`Prepared::gather`], with scalar copies for the same reason.
+#[inline(never)]
+fn scatter(tile: &[Lanes], offset: usize, out: &mut [&mut [f32]]) {
+    for (j, column) in out.iter_mut().enumerate() {
+        for (o, row) in column[offset..][..tile.len()].iter_mut().zip(tile) {
+            *o = row[j];
         }
     }
 }
 
-/// [`Prepared::dispatch`] compiled several times — for AVX-512, for AVX2
-/// with FMA, and for the portable SSE2 baseline — with the best version for
-/// this CPU chosen at run time (by the `multiversion` crate, which keeps the
-/// feature detection and its `unsafe` out of this crate). The code is the
-/// same; wider registers and fused multiply-adds make it faster.
+/// [`Prepared::run`] for the CPU at hand: compiled for AVX-512, for AVX2
+/// with FMA, and for the portable SSE2 baseline, with the best version chosen
+/// at run time by the `multiversion` crate (which keeps the feature detection
+/// and its `unsafe` out of this crate). The code is the same; wider registers
+/// and fused multiply-adds make it faster.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx2+fma", "x86_64+avx2+fma"))]
-fn run_multiversioned(
+fn run_block(
     prepared: &Prepared,
-    track: bool,
-    ch: usize,
+    write: bool,
+    blk: usize,
     range: std::ops::Range<usize>,
-    state: &mut [f32],
-    y: &mut [f32],
-    product: &mut [f32],
-) {
-    prepared.dispatch(track, ch, range, state, y, product);
+    state: &mut [Lanes],
+    out: &mut [&mut [f32]],
+) -> Lanes {
+    use multiversion::target::target_cfg_f;
+    let zoh = prepared.args.b_rule == BRule::Zoh;
+    macro_rules! go {
+        ($fma:expr) => {
+            match (write, zoh) {
+                (true, false) => {
+                    prepared.run::<true, false, $fma>(blk, range, state, out)
+                }
+                (true, true) => {
+                    prepared.run::<true, true, $fma>(blk, range, state, out)
+                }
+                (false, false) => {
+                    prepared.run::<false, false, $fma>(blk, range, state, out)
+                }
+                (false, true) => {
+                    prepared.run::<false, true, $fma>(blk, range, state, out)
+                }
+            }
+        };
+    }
+    if target_cfg_f!(target_feature = "fma") {
+        go!(true)
+    } else {
+        go!(false)
+    }
 }
 
 /// The fast selective scan, equal to [`selective_scan`](super::selective::selective_scan)
-/// up to `f32` rounding. Channels run in parallel; when there are fewer
-/// channels than about four per thread, time is also split into chunks: a
-/// first pass runs every chunk from a zero state to get its end state and the
-/// product of its multipliers, a sequential pass over chunks turns those into
-/// each chunk's true initial state (chapter 6's carry), and a second pass
-/// reruns every chunk from it. A channel's state lives in one small buffer
-/// for the whole run.
+/// up to `f32` rounding. Sixteen channels share the lanes of each vector
+/// operation, so that the update of one state is one instruction for the
+/// whole block; blocks run in parallel. When there are fewer blocks than
+/// about four per thread, time is also split into chunks: a first pass runs
+/// every chunk from a zero state to get its end state and $\sum \Delta$ (the
+/// product of its multipliers is $e^{A \sum \Delta}$), a sequential pass over
+/// chunks turns those into each chunk's true initial state (chapter 6's
+/// carry), and a second pass reruns every chunk from it.
 ///
 /// # Shapes
 /// See [`SelectiveScan`].
@@ -232,93 +361,96 @@ fn run_multiversioned(
 /// in fast memory, states carried between them).
 // ANCHOR: selective_scan_fast
 pub fn selective_scan_fast(args: &SelectiveScan<f32>) -> ScanOutput<f32> {
-    let (len, d, n) = args.dims();
-    let prepared = Prepared::new(args);
-    let n_pad = prepared.n_pad;
-    let threads = rayon::current_num_threads();
-    let chunks = if d >= 4 * threads {
+    let (len, d, _) = args.dims();
+    let (blocks, threads) = (d.div_ceil(W), rayon::current_num_threads());
+    let chunks = if blocks >= 4 * threads {
         1
     } else {
-        (4 * threads).div_ceil(d).min(len.div_ceil(64)).max(1)
+        (4 * threads).div_ceil(blocks.max(1)).min(len.div_ceil(64))
     };
-    let chunk_len = len.div_ceil(chunks).max(1);
-    let mut y = DMatrix::zeros(len, d);
-    let mut last = vec![vec![0.0f32; n]; d];
-    let carries: Vec<Vec<Vec<f32>>> = if chunks == 1 {
-        vec![vec![vec![0.0; n_pad]]; d]
-    } else {
-        // Pass 1: every (channel, chunk) from zero → (end state, product).
-        let ends: Vec<(Vec<f32>, Vec<f32>)> = (0..d * chunks)
-            .into_par_iter()
-            .map(|job| {
-                let (ch, j) = (job / chunks, job % chunks);
-                let range = (j * chunk_len).min(len)..((j + 1) * chunk_len).min(len);
-                let (mut state, mut product) = (vec![0.0; n_pad], vec![1.0; n_pad]);
-                run_multiversioned(
-                    &prepared,
-                    true,
-                    ch,
-                    range,
-                    &mut state,
-                    &mut [],
-                    &mut product,
-                );
-                (state, product)
-            })
-            .collect();
-        // Carries: h_start(j+1) = P_j ⊙ h_start(j) + E_j, sequential over chunks.
-        (0..d)
-            .map(|ch| {
-                let mut carry = vec![0.0f32; n_pad];
-                let mut starts = Vec::with_capacity(chunks);
-                for j in 0..chunks {
-                    starts.push(carry.clone());
-                    let (end, product) = &ends[ch * chunks + j];
-                    for k in 0..n_pad {
-                        carry[k] = product[k] * carry[k] + end[k];
-                    }
-                }
-                starts
-            })
-            .collect()
-    };
-    // Pass 2 (the only pass with one chunk): every (channel, chunk) from its
-    // true initial state, writing the outputs.
-    let results: Vec<(Vec<f32>, Vec<f32>)> = (0..d * chunks)
-        .into_par_iter()
-        .map(|job| {
-            let (ch, j) = (job / chunks, job % chunks);
-            let range = (j * chunk_len).min(len)..((j + 1) * chunk_len).min(len);
-            let mut state = carries[ch][j].clone();
-            let mut out = vec![0.0; range.len()];
-            run_multiversioned(
-                &prepared,
-                false,
-                ch,
-                range,
-                &mut state,
-                &mut out,
-                &mut [],
-            );
-            (out, state)
-        })
-        .collect();
-    for (job, (out, state)) in results.into_iter().enumerate() {
-        let (ch, j) = (job / chunks, job % chunks);
-        let start = (j * chunk_len).min(len);
-        y.column_mut(ch)
-            .rows_mut(start, out.len())
-            .copy_from_slice(&out);
-        if j == chunks - 1 {
-            last[ch] = state;
-        }
-    }
-    ScanOutput {
-        y,
-        last_state: DMatrix::from_fn(d, n, |ch, k| last[ch][k]),
-    }
+    selective_scan_fast_chunked(args, chunks)
 }
 // ANCHOR_END: selective_scan_fast
+
+/// [`selective_scan_fast`] with time split into `chunks` chunks of equal
+/// length (the last may be shorter or empty; 0 counts as 1), whatever the
+/// number of channels and threads: the automatic choice, opened up so that
+/// tests can drive both paths on any machine.
+pub fn selective_scan_fast_chunked(
+    args: &SelectiveScan<f32>,
+    chunks: usize,
+) -> ScanOutput<f32> {
+    let (len, d, n) = args.dims();
+    let prepared = Prepared::new(args);
+    let blocks = d.div_ceil(W);
+    let chunks = chunks.max(1);
+    let chunk_len = len.div_ceil(chunks).max(1);
+    let range = |j: usize| (j * chunk_len).min(len)..((j + 1) * chunk_len).min(len);
+    let mut last = DMatrix::zeros(d, n);
+    let mut starts: Vec<Vec<Lanes>> = vec![vec![[0.0; W]; n]; blocks * chunks];
+    if chunks > 1 {
+        // Pass 1: every (block, chunk) from zero → (end state, Σ Δ).
+        let ends: Vec<(Vec<Lanes>, Lanes)> = (0..blocks * chunks)
+            .into_par_iter()
+            .map(|job| {
+                let (blk, j) = (job / chunks, job % chunks);
+                let mut state = vec![[0.0; W]; n];
+                let dt_sum =
+                    run_block(&prepared, false, blk, range(j), &mut state, &mut []);
+                (state, dt_sum)
+            })
+            .collect();
+        // Carries: h_start(j+1) = e^{A ΣΔ_j} ⊙ h_start(j) + E_j, in order.
+        for blk in 0..blocks {
+            let mut carry = vec![[0.0f32; W]; n];
+            for j in 0..chunks {
+                starts[blk * chunks + j] = carry.clone();
+                let (end, dt_sum) = &ends[blk * chunks + j];
+                for k in 0..n {
+                    let a2 = prepared.a2[blk * n + k];
+                    for l in 0..W {
+                        let product = exp2_f32(a2[l] * dt_sum[l]);
+                        carry[k][l] = product * carry[k][l] + end[k][l];
+                    }
+                }
+            }
+        }
+    }
+    // Pass 2 (the only pass with one chunk): every (block, chunk) from its
+    // true initial state, writing its outputs straight into its pieces of the
+    // columns of y (zeroed lazily by the allocator, not by a serial memset).
+    let mut y = vec![0.0f32; len * d];
+    let mut pieces: Vec<Vec<&mut [f32]>> =
+        (0..blocks * chunks).map(|_| Vec::new()).collect();
+    for (ch, column) in y.chunks_mut(len.max(1)).enumerate() {
+        for (j, piece) in column.chunks_mut(chunk_len).enumerate() {
+            pieces[(ch / W) * chunks + j].push(piece);
+        }
+    }
+    let ends: Vec<Vec<Lanes>> = pieces
+        .into_par_iter()
+        .zip(starts)
+        .enumerate()
+        .map(|(job, (mut out, mut state))| {
+            let (blk, j) = (job / chunks, job % chunks);
+            run_block(&prepared, true, blk, range(j), &mut state, &mut out);
+            state
+        })
+        .collect();
+    for blk in 0..blocks {
+        let state = &ends[blk * chunks + chunks - 1];
+        for l in 0..W.min(d - blk * W) {
+            for k in 0..n {
+                last[(blk * W + l, k)] = state[k][l];
+            }
+        }
+    }
+    let y = DMatrix::from_vec(len, d, y);
+    ScanOutput {
+        y,
+        last_state: last,
+    }
+}
 
 /// The readable scan's arguments converted to `f32` (for comparing the two).
 pub fn to_f32(m: &DMatrix<f64>) -> DMatrix<f32> {
