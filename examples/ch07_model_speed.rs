@@ -2,8 +2,9 @@
 //! shapes of mamba-130m (24 layers, d_model = 768, N = 16, a 50 280-token
 //! tied head; random weights): prefill of a 1024-token prompt (parallel mode,
 //! the fast scan, logits for the last position) and greedy decoding (one token
-//! at a time, recurrent mode), in tokens per second. A speed table: run by
-//! hand.
+//! at a time, recurrent mode), in tokens per second, beside the bound that
+//! memory bandwidth (measured in the same run) puts on decoding. A speed
+//! table: run by hand.
 //!
 //! Run: `cargo run --release --example ch07_model_speed`
 
@@ -14,6 +15,7 @@ use rand::RngExt;
 use ssm_lineage::mamba::{MambaConfig, MambaModel};
 use ssm_lineage::support::figure::exit_code;
 use ssm_lineage::support::rng::seeded;
+use ssm_lineage::support::timing::read_bandwidth;
 
 fn main() -> ExitCode {
     exit_code("ch07_model_speed", run())
@@ -41,17 +43,30 @@ fn run() -> ssm_lineage::Result<()> {
         prefill,
         1024.0 / prefill
     );
-    let steps = 32;
-    let started = Instant::now();
-    for _ in 0..steps {
-        let next = ssm_lineage::mamba::model::argmax(&logits);
-        logits = model.step(next, &mut caches)?;
+    // Decoding reads every weight once per token: it is bounded by how fast
+    // memory can be read, measured now, beside it (on a shared machine it
+    // changes from minute to minute).
+    let bandwidth = read_bandwidth(1 << 29, 5);
+    let steps = 16;
+    let mut decode = f64::INFINITY;
+    for _ in 0..4 {
+        let started = Instant::now();
+        for _ in 0..steps {
+            let next = ssm_lineage::mamba::model::argmax(&logits);
+            logits = model.step(next, &mut caches)?;
+        }
+        decode = decode.min(started.elapsed().as_secs_f64() / steps as f64);
     }
-    let decode = started.elapsed().as_secs_f64();
+    let weights = model.parameter_count() as f64 * 4.0;
+    let bound = bandwidth / weights;
     println!(
-        "decode {steps} tokens: {:.2} s, {:.1} tokens/s",
-        decode,
-        steps as f64 / decode
+        "decode: {:.1} tokens/s (best of 4 runs of {steps}); memory reads at {:.1} GB/s \
+         now, so reading {:.2} GB of weights bounds it at {:.1} tokens/s: {:.2}x the bound",
+        1.0 / decode,
+        bandwidth / 1e9,
+        weights / 1e9,
+        bound,
+        bound * decode
     );
     Ok(())
 }

@@ -347,6 +347,32 @@ mod block {
 
     use crate::cases;
 
+    proptest! {
+        #![proptest_config(cases(16))]
+
+        /// columns_dot (decoding's matrix-vector product: serial under a
+        /// megabyte of weights, blocks of columns in parallel above) equals
+        /// nalgebra's Wᵀv. Both sum each column in f32 in different orders:
+        /// each result is within rows·u·Σ|w v| of the exact sum, so the two
+        /// differ by at most 2·rows·u·Σ|w v| (u = 2⁻²⁴).
+        #[test]
+        fn columns_dot_is_the_transposed_product(
+            rows in 1usize..=300, cols in 1usize..=1500, seed in any::<u64>(), big in any::<bool>(),
+        ) {
+            // Half the cases at least 2¹⁸ weights: the parallel path.
+            let (rows, cols) = if big { (256 + rows % 45, 1024 + cols % 500) } else { (rows, cols) };
+            let w = crate::strategies::gaussian(rows, cols, seed).map(|x| x as f32);
+            let v = crate::strategies::gaussian(rows, 1, seed ^ 1).map(|x| x as f32);
+            let got = ssm_lineage::mamba::block::columns_dot(&w, v.as_slice());
+            let want = w.transpose() * &v;
+            let scale = w.abs().transpose() * v.abs();
+            let u = f32::EPSILON / 2.0;
+            for j in 0..cols {
+                prop_assert!((got[j] - want[j]).abs() <= 2.0 * rows as f32 * u * scale[j] + 1e-30, "column {j}");
+            }
+        }
+    }
+
     fn small(d_model: usize, n_layer: usize, vocab: usize) -> MambaConfig {
         MambaConfig {
             d_state: 8,
