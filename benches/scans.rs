@@ -1,6 +1,7 @@
 //! Chapters 6–7: the scans of a linear recurrence (loop, sequential scan,
 //! Blelloch, chunked) and the selective scan at Mamba's shapes (d = 1536,
-//! N = 16, f32): readable against fast.
+//! N = 16, f32): the readable f64 scan against the fast one on one and two
+//! threads.
 //!
 //! Run: `cargo bench --bench scans`. Throughput is in sequence elements
 //! (L for the linear recurrence, L·d for the selective scan) per second.
@@ -14,6 +15,7 @@ use nalgebra::{DMatrix, DVector};
 use rand::RngExt;
 use ssm_lineage::mamba::SelectiveScan;
 use ssm_lineage::mamba::fast::selective_scan_fast;
+use ssm_lineage::mamba::selective_scan;
 use ssm_lineage::scan::Affine;
 use ssm_lineage::scan::prefix::{
     linear_recurrence, scan_blelloch, scan_chunked, scan_sequential,
@@ -85,9 +87,39 @@ fn selective(c: &mut Criterion) {
             .with_gate(&z)
             .with_delta_bias(Some(&bias), true);
         group.throughput(Throughput::Elements((len * D) as u64));
-        group.bench_with_input(BenchmarkId::new("fast", len), &len, |bench, _| {
-            bench.iter(|| selective_scan_fast(&args))
-        });
+        for threads in [1, 2] {
+            let Ok(pool) =
+                rayon::ThreadPoolBuilder::new().num_threads(threads).build()
+            else {
+                continue;
+            };
+            let id = BenchmarkId::new(format!("fast_{threads}_threads"), len);
+            group.bench_with_input(id, &len, |bench, _| {
+                bench.iter(|| pool.install(|| selective_scan_fast(&args)))
+            });
+        }
+        if len == 256 {
+            // The readable f64 oracle, once: it is two orders of magnitude slower.
+            let f64_of = |m: &DMatrix<f32>| m.map(f64::from);
+            let (u, delta, a, b, cm, z) = (
+                f64_of(&u),
+                f64_of(&delta),
+                f64_of(&a),
+                f64_of(&b),
+                f64_of(&cm),
+                f64_of(&z),
+            );
+            let (d, bias) = (d.map(f64::from), bias.map(f64::from));
+            let args = SelectiveScan::new(&u, &delta, &a, &b, &cm)
+                .with_skip(&d)
+                .with_gate(&z)
+                .with_delta_bias(Some(&bias), true);
+            group.bench_with_input(
+                BenchmarkId::new("readable_f64", len),
+                &len,
+                |bench, _| bench.iter(|| selective_scan(&args)),
+            );
+        }
     }
     group.finish();
 }
