@@ -206,61 +206,21 @@ impl<'a> Prepared<'a> {
                     dt_sum[j] += dt[j];
                 }
             }
-            for sub in (0..steps).step_by(SUB) {
-                let m = SUB.min(steps - sub);
-                // The multipliers of SUB steps first: independent work, so the
-                // exponentials' long dependency chains overlap.
-                for (dt, a_bar) in
-                    dt[sub..sub + m].iter().zip(a_bars.chunks_exact_mut(n))
-                {
-                    for (a_bar, a2) in a_bar.iter_mut().zip(a2) {
-                        for j in 0..W {
-                            a_bar[j] = exp2_lane::<FMA>(dt[j] * a2[j]);
-                        }
-                    }
-                }
-                // Then the recurrence, whose chains are one multiply-add long.
-                for (i, a_bar) in (sub..sub + m).zip(a_bars.chunks_exact(n)) {
-                    let (dt, u, t) = (&dt[i], &u[i], t0 + i);
-                    let (b, c) = (&self.b[t * n..][..n], &self.c[t * n..][..n]);
-                    let mut du = [0.0f32; W];
-                    for j in 0..W {
-                        du[j] = dt[j] * u[j];
-                    }
-                    let mut acc = [0.0f32; W];
-                    for (((s, a_bar), inv_a), (&b, &c)) in
-                        state.iter_mut().zip(a_bar).zip(inv_a).zip(b.iter().zip(c))
-                    {
-                        let input: Lanes = std::array::from_fn(|j| {
-                            if ZOH {
-                                // (e^{ΔA} − 1)/A → Δ as A → 0.
-                                let zoh = (a_bar[j] - 1.0) * inv_a[j];
-                                (if inv_a[j] == 0.0 { dt[j] } else { zoh })
-                                    * u[j]
-                                    * b
-                            } else {
-                                du[j] * b
-                            }
-                        });
-                        let next: Lanes = std::array::from_fn(|j| {
-                            mul_add::<FMA>(a_bar[j], s[j], input[j])
-                        });
-                        *s = next;
-                        if OUT {
-                            acc = std::array::from_fn(|j| {
-                                mul_add::<FMA>(c, next[j], acc[j])
-                            });
-                        }
-                    }
-                    if OUT {
-                        for j in 0..W {
-                            y[i][j] = mul_add::<FMA>(skip[j], u[j], acc[j]);
-                        }
-                    }
-                }
-            }
+            self.recur::<OUT, ZOH, FMA>(
+                (a2, inv_a),
+                t0,
+                (dt, u),
+                state,
+                y,
+                &mut a_bars,
+            );
             if !OUT {
                 continue;
+            }
+            for (y, u) in y.iter_mut().zip(u.iter()) {
+                for j in 0..W {
+                    y[j] = mul_add::<FMA>(skip[j], u[j], y[j]);
+                }
             }
             // Back to the channels' columns; the gate on contiguous slices.
             scatter(y, t0 - range.start, out);
@@ -278,6 +238,71 @@ impl<'a> Prepared<'a> {
         }
         dt_sum
     }
+
+    /// The selective recurrence for one block of [`W`] channels over the
+    /// steps of a tile starting at `t0` ($\Delta$ and $u$ given lane by lane),
+    /// from `state` and leaving the final state there; with `OUT`, writes
+    /// $y_t = C_t h_t$ per lane (skip and gate come after). [`SUB`] steps at a
+    /// time: first all their multipliers $\bar A = 2^{\Delta A \log_2 e}$ into
+    /// `a_bars` (independent work, so the long dependency chains of the
+    /// exponentials overlap), then the recurrence itself, whose chain from
+    /// step to step is one multiply-add long. Every line is one vector
+    /// instruction for the sixteen channels.
+    // ANCHOR: fast_scan_kernel
+    #[inline(always)]
+    fn recur<const OUT: bool, const ZOH: bool, const FMA: bool>(
+        &self,
+        (a2, inv_a): (&[Lanes], &[Lanes]),
+        t0: usize,
+        (dt, u): (&[Lanes], &[Lanes]),
+        state: &mut [Lanes],
+        y: &mut [Lanes],
+        a_bars: &mut [Lanes],
+    ) {
+        let n = self.n;
+        for sub in (0..dt.len()).step_by(SUB) {
+            let steps = sub..(sub + SUB).min(dt.len());
+            for (dt, a_bar) in
+                dt[steps.clone()].iter().zip(a_bars.chunks_exact_mut(n))
+            {
+                for (a_bar, a2) in a_bar.iter_mut().zip(a2) {
+                    *a_bar =
+                        std::array::from_fn(|j| exp2_lane::<FMA>(dt[j] * a2[j]));
+                }
+            }
+            for (i, a_bar) in steps.zip(a_bars.chunks_exact(n)) {
+                let (dt, u, t) = (&dt[i], &u[i], t0 + i);
+                let (b, c) = (&self.b[t * n..][..n], &self.c[t * n..][..n]);
+                let du: Lanes = std::array::from_fn(|j| dt[j] * u[j]);
+                let mut acc = [0.0f32; W];
+                for (((h, a_bar), inv_a), (&b, &c)) in
+                    state.iter_mut().zip(a_bar).zip(inv_a).zip(b.iter().zip(c))
+                {
+                    // B̄u: Euler's ΔBu, or exact ZOH's (e^{ΔA} − 1)/A·Bu (→ ΔBu as A → 0).
+                    let input: Lanes = std::array::from_fn(|j| {
+                        if !ZOH || inv_a[j] == 0.0 {
+                            du[j] * b
+                        } else {
+                            (a_bar[j] - 1.0) * inv_a[j] * u[j] * b
+                        }
+                    });
+                    let next: Lanes = std::array::from_fn(|j| {
+                        mul_add::<FMA>(a_bar[j], h[j], input[j])
+                    });
+                    *h = next;
+                    if OUT {
+                        acc = std::array::from_fn(|j| {
+                            mul_add::<FMA>(c, next[j], acc[j])
+                        });
+                    }
+                }
+                if OUT {
+                    y[i] = acc;
+                }
+            }
+        }
+    }
+    // ANCHOR_END: fast_scan_kernel
 
     /// The entries of the `(d,)` vector `v` for block `blk` (0 in padding).
     fn lanes_of(&self, v: &DVector<f32>, blk: usize) -> Lanes {
