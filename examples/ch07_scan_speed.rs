@@ -2,7 +2,9 @@
 //! (d = 1536 channels, N = 16 states, f32, Δ with bias and softplus, skip and
 //! gate), for L = 256, 1024, 4096, with one and two threads: the readable f64
 //! scan against the fast f32 one, in (len·d) elements per second and state
-//! updates (len·d·N) per second. A speed table: run by hand.
+//! updates (len·d·N) per second; beside it, the fast scan on its portable
+//! kernel (what the AVX-512 one buys, where the CPU has it). A speed table:
+//! run by hand.
 //!
 //! Run: `cargo run --release --example ch07_scan_speed`
 
@@ -10,7 +12,10 @@ use std::hint::black_box;
 use std::process::ExitCode;
 
 use nalgebra::{DMatrix, DVector};
-use ssm_lineage::mamba::fast::{selective_scan_fast, to_f32, to_f32_vector};
+use ssm_lineage::mamba::fast::{
+    ScanKernel, selective_scan_fast, selective_scan_fast_chunked, to_f32,
+    to_f32_vector,
+};
 use ssm_lineage::mamba::{SelectiveScan, selective_scan};
 use ssm_lineage::support::figure::exit_code;
 use ssm_lineage::support::rng::{normal_matrix, seeded};
@@ -26,12 +31,13 @@ fn main() -> ExitCode {
 fn run() -> ssm_lineage::Result<()> {
     println!("selective scan, d = {D}, N = {N}; best of 3 runs");
     println!(
-        "{:>6} {:>8} {:>18} {:>18} {:>22}",
+        "{:>6} {:>8} {:>18} {:>18} {:>22} {:>18}",
         "L",
         "threads",
         "readable (Melem/s)",
         "fast (Melem/s)",
-        "fast (state updates/s)"
+        "fast (state updates/s)",
+        "portable (Melem/s)"
     );
     for len in [256, 1024, 4096] {
         let mut rng = seeded(len as u64);
@@ -77,12 +83,24 @@ fn run() -> ssm_lineage::Result<()> {
             let fast = pool.install(|| {
                 best_of(3, || drop(black_box(selective_scan_fast(&fast_args))))
             });
+            // One chunk of time: what selective_scan_fast chooses at d = 1536.
+            let portable = pool.install(|| {
+                best_of(3, || {
+                    let out = selective_scan_fast_chunked(
+                        &fast_args,
+                        1,
+                        ScanKernel::Portable,
+                    );
+                    drop(black_box(out));
+                })
+            });
             let elems = (len * D) as f64;
             println!(
-                "{len:>6} {threads:>8} {:>18.1} {:>18.1} {:>22.3e}",
+                "{len:>6} {threads:>8} {:>18.1} {:>18.1} {:>22.3e} {:>18.1}",
                 elems / readable / 1e6,
                 elems / fast / 1e6,
-                elems * N as f64 / fast
+                elems * N as f64 / fast,
+                elems / portable / 1e6
             );
         }
     }

@@ -2,11 +2,22 @@
 //! one vector register, blocks of channels in parallel, long sequences with
 //! few channels also split into chunks of time, a vectorisable `exp`, and no
 //! `(len, d, n)` tensor: each state lives in a small buffer for the whole run.
+//!
+//! The scan is written once, over a `Kernel` of the few operations whose
+//! best form depends on the CPU. Two kernels implement them: portable code
+//! that the compiler vectorises (built for AVX2 with FMA and for the SSE2
+//! baseline by `multiversion`), and AVX-512 instructions through the `pulp`
+//! crate (`avx512`), which the scan runs where the CPU has them. Both keep
+//! `unsafe` out of this crate: the crates check the CPU and enable its
+//! features.
 
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
 use super::selective::{BRule, ScanOutput, SelectiveScan};
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 /// $a b + c$: one fused multiply-add where the CPU has it (`FMA`), else a
 /// multiply and an add (a software `fma` would be far slower).
@@ -14,6 +25,17 @@ use super::selective::{BRule, ScanOutput, SelectiveScan};
 fn mul_add<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
     if FMA { a.mul_add(b, c) } else { a * b + c }
 }
+
+/// The coefficients of $x, x^2, \dots, x^5$ in the degree-5 polynomial for
+/// $2^x$ on $[-\frac12, \frac12]$ (the constant term is 1), fitted for the
+/// least maximum relative error: $1.0 \times 10^{-7}$ in exact arithmetic.
+const EXP2_POLY: [f32; 5] = [
+    0.693_147_06,
+    0.240_222_42,
+    0.055_505_823,
+    0.009_671_517,
+    0.001_330_882_4,
+];
 
 /// $2^t$ for `f32` without branches, so that a loop over lanes vectorises:
 /// $t = i + f$ with $i$ an integer and $|f| \le \frac12$; $2^f$ by a
@@ -26,13 +48,7 @@ fn mul_add<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
 #[inline(always)]
 fn exp2_lane<const FMA: bool>(t: f32) -> f32 {
     const SHIFTER: f32 = 12_582_912.0; // 1.5·2^23: adding it rounds to an integer
-    const P: [f32; 5] = [
-        0.693_147_06,
-        0.240_222_42,
-        0.055_505_823,
-        0.009_671_517,
-        0.001_330_882_4,
-    ];
+    const P: [f32; 5] = EXP2_POLY;
     let t = t.clamp(-125.0, 127.0);
     let shifted = t + SHIFTER; // its low mantissa bits hold i
     let f = t - (shifted - SHIFTER);
@@ -63,6 +79,21 @@ pub fn exp_f32(x: f32) -> f32 {
     exp2_f32(x * std::f32::consts::LOG2_E)
 }
 
+/// $2^t$ in sixteen lanes as the fast scan's `kernel` computes its
+/// multipliers: [`exp2_f32`] in every lane for [`ScanKernel::Portable`], or
+/// the AVX-512 version where [`ScanKernel::Auto`] finds it (public so that
+/// tests can check each kernel's accuracy).
+pub fn exp2_lanes(t: [f32; 16], kernel: ScanKernel) -> [f32; 16] {
+    #[cfg(target_arch = "x86_64")]
+    if kernel == ScanKernel::Auto
+        && let Some(out) = avx512::exp2(t)
+    {
+        return out;
+    }
+    let _ = kernel;
+    Portable::<false>.exp2(t)
+}
+
 /// softplus for `f32` without branches:
 /// $\log(1 + e^x) = \max(x, 0) + \log(1 + w)$ with $w = e^{-|x|} \in (0, 1]$,
 /// and $\log(1 + w) = 2\,\mathrm{artanh}\, s$ with $s = w / (2 + w) \in [0, \frac13]$,
@@ -74,14 +105,61 @@ pub fn exp_f32(x: f32) -> f32 {
 /// caught in an earlier version).
 #[inline(always)]
 pub fn softplus_f32(x: f32) -> f32 {
-    let w = exp_f32(-x.abs());
+    softplus_lane::<false>(x)
+}
+
+/// [`softplus_f32`] with fused multiply-adds where `FMA`.
+#[inline(always)]
+fn softplus_lane<const FMA: bool>(x: f32) -> f32 {
+    let w = exp2_lane::<FMA>(-x.abs() * std::f32::consts::LOG2_E);
     let s = w / (2.0 + w);
     let s2 = s * s;
     let mut series = 1.0 / 15.0;
     for k in [13.0f32, 11.0, 9.0, 7.0, 5.0, 3.0, 1.0] {
-        series = series * s2 + 1.0 / k;
+        series = mul_add::<FMA>(series, s2, 1.0 / k);
     }
-    x.max(0.0) + 2.0 * s * series
+    mul_add::<FMA>(2.0 * s, series, x.max(0.0))
+}
+
+/// $\mathrm{SiLU}(z) = z / (1 + e^{-z})$ with fused multiply-adds where `FMA`.
+#[inline(always)]
+fn silu_lane<const FMA: bool>(z: f32) -> f32 {
+    z / (1.0 + exp2_lane::<FMA>(-z * std::f32::consts::LOG2_E))
+}
+
+/// softplus in sixteen lanes as the fast scan computes Δ on `kernel`
+/// (public so that tests can check each kernel's accuracy).
+pub fn softplus_lanes(x: [f32; 16], kernel: ScanKernel) -> [f32; 16] {
+    let mut rows = [x];
+    #[cfg(target_arch = "x86_64")]
+    if kernel == ScanKernel::Auto && avx512::delta(&mut rows) {
+        return rows[0];
+    }
+    let _ = kernel;
+    Portable::<false>.delta(&mut rows, None, true);
+    rows[0]
+}
+
+/// The gate $y \leftarrow y \cdot \mathrm{SiLU}(z)$ for every pair, as the
+/// fast scan computes it on `kernel` (public so that tests can check each
+/// kernel's accuracy).
+///
+/// # Panics
+/// If `y` and `z` differ in length (naming both).
+pub fn silu_gate(y: &mut [f32], z: &[f32], kernel: ScanKernel) {
+    assert_eq!(
+        y.len(),
+        z.len(),
+        "silu_gate: y ({},) vs z ({},)",
+        y.len(),
+        z.len()
+    );
+    #[cfg(target_arch = "x86_64")]
+    if kernel == ScanKernel::Auto && avx512::gate(y, z) {
+        return;
+    }
+    let _ = kernel;
+    Portable::<false>.gate(y, z);
 }
 
 /// The number of channels updated together: sixteen `f32` lanes, one
@@ -99,6 +177,132 @@ const SUB: usize = 16;
 /// The number of steps whose inputs are gathered at once (64 KB per input:
 /// second-level cache, and long enough runs of each column to stream).
 const TILE: usize = 1024;
+
+/// The few operations of the scan whose best form depends on the CPU: a
+/// multiply-add, $2^t$ across the lanes, and the transposition between a
+/// block's sixteen columns and its rows of [`Lanes`]. The scan itself
+/// ([`Prepared::run`], [`Prepared::recur`]) is written once over them.
+trait Kernel: Copy {
+    /// $a b + c$.
+    fn mul_add(self, a: f32, b: f32, c: f32) -> f32;
+    /// $2^t$ in every lane, within $2 \times 10^{-7}$ relative error for
+    /// $t \in [-125, 125]$.
+    fn exp2(self, t: Lanes) -> Lanes;
+    /// `tile[i][j] = columns[j][i]` for every row `i` of `tile` (the columns
+    /// are at least that long).
+    fn gather(self, columns: &[&[f32]; W], tile: &mut [Lanes]);
+    /// `columns[j][offset + i] = tile[i][j]` for the (at most [`W`])
+    /// columns: the inverse of [`Kernel::gather`].
+    fn scatter(self, tile: &[Lanes], offset: usize, columns: &mut [&mut [f32]]);
+    /// $\Delta = \mathrm{softplus}(\delta + b)$ in place for every row
+    /// (without `bias`, no $b$; without `softplus`, none), softplus within
+    /// $5 \times 10^{-7} + 1.2 \times 10^{-7} |x|$ relative error; returns
+    /// $\sum \Delta$ over the rows.
+    fn delta(self, dt: &mut [Lanes], bias: Option<&Lanes>, softplus: bool) -> Lanes;
+    /// The skip connection $y \mathrel{+}= D \odot u$, row by row.
+    fn skip(self, y: &mut [Lanes], u: &[Lanes], d: &Lanes);
+    /// $y \leftarrow y \cdot \mathrm{SiLU}(z)$, pair by pair.
+    fn gate(self, y: &mut [f32], z: &[f32]);
+}
+
+/// The kernel in portable code, compiled for whatever `multiversion`
+/// selected (`FMA`: whether multiply-adds are fused): the compiler turns each
+/// 16-lane loop into vector instructions.
+#[derive(Clone, Copy)]
+struct Portable<const FMA: bool>;
+
+impl<const FMA: bool> Kernel for Portable<FMA> {
+    #[inline(always)]
+    fn mul_add(self, a: f32, b: f32, c: f32) -> f32 {
+        mul_add::<FMA>(a, b, c)
+    }
+
+    #[inline(always)]
+    fn exp2(self, t: Lanes) -> Lanes {
+        std::array::from_fn(|j| exp2_lane::<FMA>(t[j]))
+    }
+
+    #[inline(always)]
+    fn gather(self, columns: &[&[f32]; W], tile: &mut [Lanes]) {
+        gather_scalar(columns, tile);
+    }
+
+    #[inline(always)]
+    fn scatter(self, tile: &[Lanes], offset: usize, columns: &mut [&mut [f32]]) {
+        scatter_scalar(tile, offset, columns);
+    }
+
+    /// Flat loops that vectorise.
+    #[inline(always)]
+    fn delta(self, dt: &mut [Lanes], bias: Option<&Lanes>, softplus: bool) -> Lanes {
+        if let Some(bias) = bias {
+            for dt in dt.iter_mut() {
+                for j in 0..W {
+                    dt[j] += bias[j];
+                }
+            }
+        }
+        if softplus {
+            for x in dt.as_flattened_mut() {
+                *x = softplus_lane::<FMA>(*x);
+            }
+        }
+        let mut sum = [0.0f32; W];
+        for dt in dt.iter() {
+            for j in 0..W {
+                sum[j] += dt[j];
+            }
+        }
+        sum
+    }
+
+    #[inline(always)]
+    fn skip(self, y: &mut [Lanes], u: &[Lanes], d: &Lanes) {
+        for (y, u) in y.iter_mut().zip(u.iter()) {
+            for j in 0..W {
+                y[j] = mul_add::<FMA>(d[j], u[j], y[j]);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn gate(self, y: &mut [f32], z: &[f32]) {
+        for (y, &z) in y.iter_mut().zip(z) {
+            *y *= silu_lane::<FMA>(z);
+        }
+    }
+}
+
+/// [`Kernel::gather`] by scalar copies.
+#[inline(never)] // scalar copies: vectorised, this becomes slow scatter stores
+fn gather_scalar(columns: &[&[f32]; W], tile: &mut [Lanes]) {
+    for (i, row) in tile.iter_mut().enumerate() {
+        for j in 0..W {
+            row[j] = columns[j][i];
+        }
+    }
+}
+
+/// [`Kernel::scatter`] by scalar copies, for the same reason.
+#[inline(never)]
+fn scatter_scalar(tile: &[Lanes], offset: usize, columns: &mut [&mut [f32]]) {
+    for (j, column) in columns.iter_mut().enumerate() {
+        for (o, row) in column[offset..][..tile.len()].iter_mut().zip(tile) {
+            *o = row[j];
+        }
+    }
+}
+
+/// Which implementation of the scan's kernel (its CPU-dependent operations) to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScanKernel {
+    /// The fastest this CPU offers: AVX-512 instructions through the `pulp`
+    /// crate where the CPU has them, else [`ScanKernel::Portable`].
+    Auto,
+    /// Portable code compiled for AVX2 with FMA or for the SSE2 baseline
+    /// (chosen at run time by `multiversion`), even where AVX-512 exists.
+    Portable,
+}
 
 /// The scan's inputs rearranged once for streaming. Per block of [`W`]
 /// channels and per state $k$: $A \log_2 e$ and $1/A$ across the lanes
@@ -144,19 +348,26 @@ impl<'a> Prepared<'a> {
     /// Copies the `(len, d)` matrix `m` at steps `t0..t0 + tile.len()` for
     /// the channels of block `blk` into `tile`, lane by lane (padding lanes
     /// get 0): a small transposition that stays in cache.
-    #[inline(never)] // scalar copies: vectorised, this becomes slow scatter stores
-    fn gather(&self, m: &DMatrix<f32>, blk: usize, t0: usize, tile: &mut [Lanes]) {
+    #[inline(always)]
+    fn gather<K: Kernel>(
+        &self,
+        kernel: K,
+        m: &DMatrix<f32>,
+        blk: usize,
+        t0: usize,
+        tile: &mut [Lanes],
+    ) {
         let len = m.nrows();
         let channels = W.min(m.ncols() - blk * W);
         let columns: [&[f32]; W] = std::array::from_fn(|j| {
             let ch = blk * W + j.min(channels - 1); // padding lanes: zeroed below
             &m.as_slice()[ch * len + t0..][..tile.len()]
         });
-        for (i, row) in tile.iter_mut().enumerate() {
-            for j in 0..W {
-                row[j] = columns[j][i];
+        kernel.gather(&columns, tile);
+        if channels < W {
+            for row in tile.iter_mut() {
+                row[channels..].fill(0.0);
             }
-            row[channels..].fill(0.0);
         }
     }
 
@@ -168,8 +379,9 @@ impl<'a> Prepared<'a> {
     /// $\sum_t \Delta_t$ per lane, from which the product of the multipliers
     /// is $e^{A \sum_t \Delta_t}$.
     #[inline(always)]
-    fn run<const OUT: bool, const ZOH: bool, const FMA: bool>(
+    fn run<const OUT: bool, const ZOH: bool, K: Kernel>(
         &self,
+        kernel: K,
         blk: usize,
         range: std::ops::Range<usize>,
         state: &mut [Lanes],
@@ -188,30 +400,17 @@ impl<'a> Prepared<'a> {
         for t0 in range.clone().step_by(TILE) {
             let steps = TILE.min(range.end - t0);
             let (u, dt, y) = (&mut u[..steps], &mut dt[..steps], &mut y[..steps]);
-            self.gather(args.u, blk, t0, u);
-            self.gather(args.delta, blk, t0, dt);
-            // Δ = softplus(delta + bias), in flat loops that vectorise.
-            if let Some(bias) = bias {
-                for dt in dt.iter_mut() {
-                    for j in 0..W {
-                        dt[j] += bias[j];
-                    }
-                }
+            self.gather(kernel, args.u, blk, t0, u);
+            self.gather(kernel, args.delta, blk, t0, dt);
+            // Padding lanes get some Δ; u = 0 keeps their states 0.
+            let sum = kernel.delta(dt, bias.as_ref(), args.delta_softplus);
+            for j in 0..W {
+                dt_sum[j] += sum[j];
             }
-            if args.delta_softplus {
-                for x in dt.as_flattened_mut() {
-                    *x = softplus_f32(*x); // padding lanes get some Δ; u = 0 keeps them 0
-                }
-            }
-            for dt in dt.iter() {
-                for j in 0..W {
-                    dt_sum[j] += dt[j];
-                }
-            }
-            self.recur::<OUT, ZOH, FMA>(
+            self.recur::<OUT, ZOH, K>(
+                kernel,
                 (a2, inv_a),
-                t0,
-                (dt, u),
+                (t0, dt, u),
                 state,
                 y,
                 &mut a_bars,
@@ -219,22 +418,15 @@ impl<'a> Prepared<'a> {
             if !OUT {
                 continue;
             }
-            for (y, u) in y.iter_mut().zip(u.iter()) {
-                for j in 0..W {
-                    y[j] = mul_add::<FMA>(skip[j], u[j], y[j]);
-                }
-            }
+            kernel.skip(y, u, &skip);
             // Back to the channels' columns; the gate on contiguous slices.
-            scatter(y, t0 - range.start, out);
+            kernel.scatter(y, t0 - range.start, out);
             let len = args.u.nrows();
             for (j, column) in out.iter_mut().enumerate() {
                 let ch = blk * W + j;
                 let piece = &mut column[t0 - range.start..][..steps];
                 if let Some(gate) = args.z {
-                    let z = &gate.as_slice()[ch * len + t0..][..steps];
-                    for (o, z) in piece.iter_mut().zip(z) {
-                        *o *= z / (1.0 + exp_f32(-z)); // SiLU(z)
-                    }
+                    kernel.gate(piece, &gate.as_slice()[ch * len + t0..][..steps]);
                 }
             }
         }
@@ -252,15 +444,17 @@ impl<'a> Prepared<'a> {
     /// instruction for the sixteen channels: LLVM turns each fixed 16-lane
     /// loop into one. (That is its choice, not a guarantee: an unrelated edit
     /// to this module once made it vectorise the loop over states with
-    /// gathers instead, at half the speed. `cargo bench --bench scans` shows
+    /// gathers instead, at half the speed, and a flat loop over a tile's rows
+    /// once became gathers and scatters too; the AVX-512 kernel spells its
+    /// loops in intrinsics for that reason. `cargo bench --bench scans` shows
     /// it.)
     // ANCHOR: fast_scan_kernel
     #[inline(always)]
-    fn recur<const OUT: bool, const ZOH: bool, const FMA: bool>(
+    fn recur<const OUT: bool, const ZOH: bool, K: Kernel>(
         &self,
+        kernel: K,
         (a2, inv_a): (&[Lanes], &[Lanes]),
-        t0: usize,
-        (dt, u): (&[Lanes], &[Lanes]),
+        (t0, dt, u): (usize, &[Lanes], &[Lanes]),
         state: &mut [Lanes],
         y: &mut [Lanes],
         a_bars: &mut [Lanes],
@@ -272,8 +466,7 @@ impl<'a> Prepared<'a> {
                 dt[steps.clone()].iter().zip(a_bars.chunks_exact_mut(n))
             {
                 for (a_bar, a2) in a_bar.iter_mut().zip(a2) {
-                    *a_bar =
-                        std::array::from_fn(|j| exp2_lane::<FMA>(dt[j] * a2[j]));
+                    *a_bar = kernel.exp2(std::array::from_fn(|j| dt[j] * a2[j]));
                 }
             }
             for (i, a_bar) in steps.zip(a_bars.chunks_exact(n)) {
@@ -293,12 +486,12 @@ impl<'a> Prepared<'a> {
                         }
                     });
                     let next: Lanes = std::array::from_fn(|j| {
-                        mul_add::<FMA>(a_bar[j], h[j], input[j])
+                        kernel.mul_add(a_bar[j], h[j], input[j])
                     });
                     *h = next;
                     if OUT {
                         acc = std::array::from_fn(|j| {
-                            mul_add::<FMA>(c, next[j], acc[j])
+                            kernel.mul_add(c, next[j], acc[j])
                         });
                     }
                 }
@@ -322,55 +515,70 @@ impl<'a> Prepared<'a> {
     }
 }
 
-/// Writes lane `j` of `tile` into `out[j]` from `offset` on: the inverse of
-/// [`Prepared::gather`], with scalar copies for the same reason.
-#[inline(never)]
-fn scatter(tile: &[Lanes], offset: usize, out: &mut [&mut [f32]]) {
-    for (j, column) in out.iter_mut().enumerate() {
-        for (o, row) in column[offset..][..tile.len()].iter_mut().zip(tile) {
-            *o = row[j];
-        }
-    }
-}
-
-/// [`Prepared::run`] for the CPU at hand: compiled for AVX-512, for AVX2
-/// with FMA, and for the portable SSE2 baseline, with the best version chosen
-/// at run time by the `multiversion` crate (which keeps the feature detection
-/// and its `unsafe` out of this crate). The code is the same; wider registers
-/// and fused multiply-adds make it faster.
-#[multiversion::multiversion(targets("x86_64+avx512f+avx2+fma", "x86_64+avx2+fma"))]
-fn run_block(
-    prepared: &Prepared,
+/// One job of the scan: block `blk` over steps `range` from `state` (see
+/// [`Prepared::run`]; `write`: whether to write the outputs into `out`).
+struct Job<'p, 'o, 's> {
+    prepared: &'p Prepared<'p>,
     write: bool,
     blk: usize,
     range: std::ops::Range<usize>,
-    state: &mut [Lanes],
-    out: &mut [&mut [f32]],
-) -> Lanes {
-    use multiversion::target::target_cfg_f;
-    let zoh = prepared.args.b_rule == BRule::Zoh;
-    macro_rules! go {
-        ($fma:expr) => {
-            match (write, zoh) {
-                (true, false) => {
-                    prepared.run::<true, false, $fma>(blk, range, state, out)
-                }
-                (true, true) => {
-                    prepared.run::<true, true, $fma>(blk, range, state, out)
-                }
-                (false, false) => {
-                    prepared.run::<false, false, $fma>(blk, range, state, out)
-                }
-                (false, true) => {
-                    prepared.run::<false, true, $fma>(blk, range, state, out)
-                }
+    state: &'s mut [Lanes],
+    out: &'s mut [&'o mut [f32]],
+}
+
+impl Job<'_, '_, '_> {
+    /// Runs the job on `kernel`, with the choice between exact ZOH and Euler
+    /// for B, and between writing outputs or not, made once here (constant
+    /// parameters, so that neither is tested inside the loops).
+    #[inline(always)]
+    fn run<K: Kernel>(self, kernel: K) -> Lanes {
+        let Job {
+            prepared,
+            write,
+            blk,
+            range,
+            state,
+            out,
+        } = self;
+        match (write, prepared.args.b_rule == BRule::Zoh) {
+            (true, false) => {
+                prepared.run::<true, false, K>(kernel, blk, range, state, out)
             }
-        };
+            (true, true) => {
+                prepared.run::<true, true, K>(kernel, blk, range, state, out)
+            }
+            (false, false) => {
+                prepared.run::<false, false, K>(kernel, blk, range, state, out)
+            }
+            (false, true) => {
+                prepared.run::<false, true, K>(kernel, blk, range, state, out)
+            }
+        }
     }
+
+    /// Runs the job on the best kernel that `choice` allows on this CPU.
+    fn dispatch(self, choice: ScanKernel) -> Lanes {
+        #[cfg(target_arch = "x86_64")]
+        if choice == ScanKernel::Auto
+            && let Some(simd) = pulp::x86::V4::try_new()
+        {
+            return simd.vectorize(avx512::Run(self, simd));
+        }
+        let _ = choice;
+        run_portable(self)
+    }
+}
+
+/// [`Job::run`] on [`Portable`], compiled for AVX2 with FMA and for the SSE2
+/// baseline, the best chosen at run time by the `multiversion` crate (which
+/// keeps the feature detection and its `unsafe` out of this crate).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn run_portable(job: Job) -> Lanes {
+    use multiversion::target::target_cfg_f;
     if target_cfg_f!(target_feature = "fma") {
-        go!(true)
+        job.run(Portable::<true>)
     } else {
-        go!(false)
+        job.run(Portable::<false>)
     }
 }
 
@@ -399,17 +607,18 @@ pub fn selective_scan_fast(args: &SelectiveScan<f32>) -> ScanOutput<f32> {
     } else {
         (4 * threads).div_ceil(blocks.max(1)).min(len.div_ceil(64))
     };
-    selective_scan_fast_chunked(args, chunks)
+    selective_scan_fast_chunked(args, chunks, ScanKernel::Auto)
 }
 // ANCHOR_END: selective_scan_fast
 
 /// [`selective_scan_fast`] with time split into `chunks` chunks of equal
 /// length (the last may be shorter or empty; 0 counts as 1), whatever the
-/// number of channels and threads: the automatic choice, opened up so that
-/// tests can drive both paths on any machine.
+/// number of channels and threads, on the `kernel` chosen: the automatic
+/// choices, opened up so that tests can drive every path on any machine.
 pub fn selective_scan_fast_chunked(
     args: &SelectiveScan<f32>,
     chunks: usize,
+    kernel: ScanKernel,
 ) -> ScanOutput<f32> {
     let (len, d, n) = args.dims();
     let prepared = Prepared::new(args);
@@ -426,8 +635,15 @@ pub fn selective_scan_fast_chunked(
             .map(|job| {
                 let (blk, j) = (job / chunks, job % chunks);
                 let mut state = vec![[0.0; W]; n];
-                let dt_sum =
-                    run_block(&prepared, false, blk, range(j), &mut state, &mut []);
+                let dt_sum = Job {
+                    prepared: &prepared,
+                    write: false,
+                    blk,
+                    range: range(j),
+                    state: &mut state,
+                    out: &mut [],
+                }
+                .dispatch(kernel);
                 (state, dt_sum)
             })
             .collect();
@@ -466,7 +682,15 @@ pub fn selective_scan_fast_chunked(
         .enumerate()
         .map(|(job, (mut out, mut state))| {
             let (blk, j) = (job / chunks, job % chunks);
-            run_block(&prepared, true, blk, range(j), &mut state, &mut out);
+            Job {
+                prepared: &prepared,
+                write: true,
+                blk,
+                range: range(j),
+                state: &mut state,
+                out: &mut out,
+            }
+            .dispatch(kernel);
             state
         })
         .collect();

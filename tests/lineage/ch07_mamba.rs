@@ -7,7 +7,8 @@ use nalgebra::{Complex, DMatrix, DVector};
 use proptest::prelude::*;
 use ssm_lineage::lssl::Rule;
 use ssm_lineage::mamba::fast::{
-    exp_f32, selective_scan_fast, selective_scan_fast_chunked, softplus_f32, to_f32,
+    ScanKernel, exp_f32, exp2_lanes, selective_scan_fast,
+    selective_scan_fast_chunked, silu_gate, softplus_f32, softplus_lanes, to_f32,
     to_f32_vector,
 };
 use ssm_lineage::mamba::selective::{silu, softplus, transfer_matrix};
@@ -66,6 +67,26 @@ proptest! {
         }
     }
 
+    /// The scan's multipliers 2^t on both kernels (the AVX-512 one, where
+    /// this CPU has it, and the portable one) against f64: t is exact here,
+    /// and f = t − round(t) is exact too, so what is left is the degree-5
+    /// polynomial's 1.0e-7 and the roundings of its f32 evaluation (a few
+    /// units of 6e-8 on a result in [0.7, 1.42]). Bound: 2e-7.
+    #[test]
+    fn exp2_lanes_is_accurate_on_every_kernel(
+        ts in proptest::collection::vec(proptest::array::uniform16(-125.0f32..=125.0), 64),
+    ) {
+        for kernel in [ScanKernel::Auto, ScanKernel::Portable] {
+            for t in &ts {
+                for (&t, got) in t.iter().zip(exp2_lanes(*t, kernel)) {
+                    let want = f64::from(t).exp2();
+                    let err = (f64::from(got) - want).abs() / want;
+                    prop_assert!(err <= 2e-7, "{kernel:?}, t={t}: {err:e}");
+                }
+            }
+        }
+    }
+
     /// softplus_f32 against the f64 softplus: max(x, 0) + log1p(e^{−|x|})
     /// inherits exp_f32's error where e^{−|x|} dominates (x ≪ 0) plus a few
     /// roundings of the series (below 2e-7). Bound: 5e-7 + 1.2e-7·|x|.
@@ -75,6 +96,49 @@ proptest! {
             let want = softplus(f64::from(x));
             let err = (f64::from(softplus_f32(x)) - want).abs() / want;
             prop_assert!(err <= 5e-7 + 1.2e-7 * f64::from(x.abs()), "x={x}: {err:e}");
+        }
+    }
+
+    /// The scan's Δ = softplus(x) on both kernels, with softplus_f32's
+    /// bound: the AVX-512 kernel's reciprocal (rcp14 and a Newton step,
+    /// 2⁻²⁸ plus a rounding or two) fits inside the same roundings.
+    #[test]
+    fn softplus_lanes_is_accurate_on_every_kernel(
+        xs in proptest::collection::vec(proptest::array::uniform16(-80.0f32..80.0), 64),
+    ) {
+        for kernel in [ScanKernel::Auto, ScanKernel::Portable] {
+            for x in &xs {
+                for (&x, got) in x.iter().zip(softplus_lanes(*x, kernel)) {
+                    let want = softplus(f64::from(x));
+                    let err = (f64::from(got) - want).abs() / want;
+                    prop_assert!(err <= 5e-7 + 1.2e-7 * f64::from(x.abs()), "{kernel:?}, x={x}: {err:e}");
+                }
+            }
+        }
+    }
+
+    /// The gate y·SiLU(z) on both kernels, over lengths that leave a partial
+    /// vector: e^{−z} carries exp_f32's error (2.5e-7 + 1.2e-7·|z|) into
+    /// 1/(1 + e^{−z}) scaled by at most 1, then a division or reciprocal and
+    /// two products add a few roundings (3e-7). Relative to |y·SiLU(z)|;
+    /// plus, for z < −86.6, where both kernels clamp e^{−z} at 2¹²⁵ or more
+    /// (so that nothing overflows), |y·z|·2⁻¹²⁵ absolute: SiLU(z) is then
+    /// z/(1 + 2¹²⁵) instead of z·e^z, both below |z|·2⁻¹²⁵ in size.
+    #[test]
+    fn silu_gate_is_accurate_on_every_kernel(
+        pairs in proptest::collection::vec((-100.0f32..100.0, -10.0f32..10.0), 0..100),
+    ) {
+        let z: Vec<f32> = pairs.iter().map(|p| p.0).collect();
+        for kernel in [ScanKernel::Auto, ScanKernel::Portable] {
+            let mut y: Vec<f32> = pairs.iter().map(|p| p.1).collect();
+            silu_gate(&mut y, &z, kernel);
+            for ((&zi, &(_, yi)), got) in z.iter().zip(&pairs).zip(&y) {
+                let want = f64::from(yi) * silu(f64::from(zi));
+                let err = (f64::from(*got) - want).abs();
+                let clamped = f64::from(yi * zi).abs() * 2f64.powi(-125);
+                let bound = (5.5e-7 + 1.2e-7 * f64::from(zi.abs())) * want.abs() + clamped;
+                prop_assert!(err <= bound, "{kernel:?}, z={zi}, y={yi}: {got} vs {want:e}");
+            }
         }
     }
 
@@ -95,7 +159,7 @@ proptest! {
     fn fast_scan_equals_the_readable_scan(
         len in 1usize..=512, d in 1usize..=40, n in 1usize..=20, seed in any::<u64>(),
         gated in any::<bool>(), zoh in any::<bool>(), softplus in any::<bool>(),
-        chunks in 0usize..=8,
+        chunks in 0usize..=8, portable in any::<bool>(),
     ) {
         let p = problem(len, d, n, seed);
         let rule = if zoh { BRule::Zoh } else { BRule::Euler };
@@ -111,8 +175,14 @@ proptest! {
         let mut fast_args = SelectiveScan::new(&u32, &delta32, &a32, &b32, &c32)
             .with_skip(&d32).with_delta_bias(bias.map(|_| &bias32), softplus).with_b_rule(rule);
         if gated { fast_args = fast_args.with_gate(&z32); }
-        // chunks = 0: the automatic choice.
-        let fast = if chunks == 0 { selective_scan_fast(&fast_args) } else { selective_scan_fast_chunked(&fast_args, chunks) };
+        // chunks = 0: the automatic choice; `portable`: the portable kernel
+        // even where the AVX-512 one runs.
+        let kernel = if portable { ScanKernel::Portable } else { ScanKernel::Auto };
+        let fast = if chunks == 0 && !portable {
+            selective_scan_fast(&fast_args)
+        } else {
+            selective_scan_fast_chunked(&fast_args, chunks, kernel)
+        };
         // S: the same scan on absolute values (|u|, |B|, |C|, |D|), times |gate|.
         let (ua, ba, ca, da) = (p.u.abs(), p.b.abs(), p.c.abs(), p.d.abs());
         let abs_args = SelectiveScan::new(&ua, &delta, &p.a, &ba, &ca)

@@ -1,0 +1,290 @@
+//! The scan's [`Kernel`] in AVX-512 instructions that portable code cannot
+//! reach, through the `pulp` crate: a [`V4`] token exists only once the CPU
+//! has been checked for AVX-512, so its intrinsics are safe to call, and
+//! [`V4::vectorize`] compiles the code it runs for those features. Two
+//! instructions pay for it:
+//!
+//! - `vscalefps` multiplies by $2^{\lfloor i \rfloor}$ in one instruction, so
+//!   $2^t$ needs no shifter constant, integer shift and add, or clamp above;
+//! - `vpermt2ps` picks any sixteen lanes out of two registers, so a 16×16
+//!   block transposes in registers (64 instructions) instead of 256 scalar
+//!   loads and stores.
+
+use core::arch::x86_64::{__m512, __m512i};
+
+use pulp::bytemuck::cast;
+use pulp::x86::V4;
+
+use super::{Job, Kernel, Lanes, W};
+
+/// The kernel, holding the proof that the CPU has AVX-512.
+#[derive(Clone, Copy)]
+pub(super) struct Avx512(V4);
+
+/// A scan job run with AVX-512 enabled: `pulp`'s entry point.
+pub(super) struct Run<'p, 'o, 's>(pub Job<'p, 'o, 's>, pub V4);
+
+impl pulp::NullaryFnOnce for Run<'_, '_, '_> {
+    type Output = Lanes;
+
+    #[inline(always)]
+    fn call(self) -> Lanes {
+        let Run(job, simd) = self;
+        job.run(Avx512(simd))
+    }
+}
+
+impl Kernel for Avx512 {
+    #[inline(always)]
+    fn mul_add(self, a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c) // one instruction: the features include FMA
+    }
+
+    #[inline(always)]
+    fn exp2(self, t: Lanes) -> Lanes {
+        cast(self.exp2_v(cast(t)))
+    }
+
+    #[inline(always)]
+    fn gather(self, columns: &[&[f32]; W], tile: &mut [Lanes]) {
+        let full = tile.len() / W * W;
+        let (squares, rest) = tile.as_chunks_mut::<W>();
+        for (i0, square) in (0..).step_by(W).zip(squares) {
+            // Row j of the square: channel j at steps i0..i0 + 16.
+            let mut rows = [self.0.avx512f._mm512_setzero_ps(); W];
+            for (row, column) in rows.iter_mut().zip(columns) {
+                *row = load(&column[i0..]);
+            }
+            for (out, v) in square.iter_mut().zip(self.transpose(rows)) {
+                *out = cast(v);
+            }
+        }
+        gather_rest(columns, full, rest);
+    }
+
+    #[inline(always)]
+    fn scatter(self, tile: &[Lanes], offset: usize, columns: &mut [&mut [f32]]) {
+        let (squares, rest) = tile.as_chunks::<W>();
+        for (i0, square) in (0..).step_by(W).zip(squares) {
+            let mut rows = [self.0.avx512f._mm512_setzero_ps(); W];
+            for (row, lanes) in rows.iter_mut().zip(square) {
+                *row = cast(*lanes);
+            }
+            for (column, v) in columns.iter_mut().zip(self.transpose(rows)) {
+                store(&mut column[offset + i0..], v);
+            }
+        }
+        let full = tile.len() - rest.len();
+        scatter_rest(rest, offset + full, columns);
+    }
+
+    #[inline(always)]
+    fn delta(self, dt: &mut [Lanes], bias: Option<&Lanes>, softplus: bool) -> Lanes {
+        let s = self.0.avx512f;
+        let bias = bias.map(|b| cast::<Lanes, __m512>(*b));
+        let mut sum = s._mm512_setzero_ps();
+        for row in dt {
+            let mut x: __m512 = cast(*row);
+            if let Some(bias) = bias {
+                x = s._mm512_add_ps(x, bias);
+            }
+            if softplus {
+                x = self.softplus_v(x);
+            }
+            sum = s._mm512_add_ps(sum, x);
+            *row = cast(x);
+        }
+        cast(sum)
+    }
+
+    #[inline(always)]
+    fn skip(self, y: &mut [Lanes], u: &[Lanes], d: &Lanes) {
+        let s = self.0.avx512f;
+        let d: __m512 = cast(*d);
+        for (y, u) in y.iter_mut().zip(u) {
+            *y = cast(s._mm512_fmadd_ps(d, cast(*u), cast(*y)));
+        }
+    }
+
+    #[inline(always)]
+    fn gate(self, y: &mut [f32], z: &[f32]) {
+        let s = self.0.avx512f;
+        let (ys, y_rest) = y.as_chunks_mut::<W>();
+        let (zs, z_rest) = z.as_chunks::<W>();
+        for (y, z) in ys.iter_mut().zip(zs) {
+            *y = cast(s._mm512_mul_ps(cast(*y), self.silu_v(cast(*z))));
+        }
+        for (y, &z) in y_rest.iter_mut().zip(z_rest) {
+            *y *= super::silu_lane::<true>(z);
+        }
+    }
+}
+
+/// The steps after the last full 16×16 square, by scalar copies.
+#[inline(never)]
+fn gather_rest(columns: &[&[f32]; W], from: usize, tile: &mut [Lanes]) {
+    for (i, row) in (from..).zip(tile) {
+        for (x, column) in row.iter_mut().zip(columns) {
+            *x = column[i];
+        }
+    }
+}
+
+/// The inverse of [`gather_rest`].
+#[inline(never)]
+fn scatter_rest(tile: &[Lanes], from: usize, columns: &mut [&mut [f32]]) {
+    for (j, column) in columns.iter_mut().enumerate() {
+        for (o, row) in column[from..][..tile.len()].iter_mut().zip(tile) {
+            *o = row[j];
+        }
+    }
+}
+
+/// The lane indices of one round of [`Avx512::transpose`]: for the upper
+/// row of a pair (`LOWER` false), lane `c` keeps its own lane `c` when bit
+/// `step` of `c` is clear, else takes lane `c − step` of the lower row
+/// (indices from 16 on pick from the second operand); the lower row is the
+/// mirror image.
+const fn butterfly<const LOWER: bool>(step: i32) -> [i32; W] {
+    let mut out = [0; W];
+    let mut c = 0;
+    while c < W as i32 {
+        out[c as usize] = match (LOWER, c & step == 0) {
+            (false, true) => c,
+            (false, false) => 16 + c - step,
+            (true, true) => c + step,
+            (true, false) => 16 + c,
+        };
+        c += 1;
+    }
+    out
+}
+
+/// The rounds of [`Avx512::transpose`]: step, and the two index vectors.
+const ROUNDS: [(usize, [i32; W], [i32; W]); 4] = [
+    (8, butterfly::<false>(8), butterfly::<true>(8)),
+    (4, butterfly::<false>(4), butterfly::<true>(4)),
+    (2, butterfly::<false>(2), butterfly::<true>(2)),
+    (1, butterfly::<false>(1), butterfly::<true>(1)),
+];
+
+impl Avx512 {
+    /// $2^t$: the nearest integer $i$ to $t$ and $f = t - i$, $|f| \le \frac12$
+    /// (exact); the same degree-5 polynomial as the portable `exp2_lane` for
+    /// $2^f$; then `vscalefps` multiplies by $2^i$. $t$ is clamped to
+    /// $[-125, 125]$, so that no result is subnormal (a subnormal operand
+    /// costs a microcode assist in every later multiply-add) or infinite.
+    #[inline(always)]
+    fn exp2_v(self, t: __m512) -> __m512 {
+        const P: [f32; 5] = super::EXP2_POLY;
+        let s = self.0.avx512f;
+        let t = s._mm512_max_ps(t, s._mm512_set1_ps(-125.0));
+        let t = s._mm512_min_ps(t, s._mm512_set1_ps(125.0));
+        // Round to nearest (imm8 0), without raising the inexact exception (8).
+        let i = s._mm512_roundscale_ps::<0x08>(t);
+        let f = s._mm512_sub_ps(t, i);
+        let mut q = s._mm512_set1_ps(P[4]);
+        for p in [P[3], P[2], P[1], P[0], 1.0] {
+            q = s._mm512_fmadd_ps(q, f, s._mm512_set1_ps(p));
+        }
+        s._mm512_scalef_ps(q, i)
+    }
+
+    /// $1/d$ without a division: `vrcp14ps` (relative error below
+    /// $2^{-14}$), then one Newton step $r \leftarrow r + r(1 - dr)$, which
+    /// squares that error ($2^{-28}$) and adds a rounding or two.
+    #[inline(always)]
+    fn recip(self, d: __m512) -> __m512 {
+        let s = self.0.avx512f;
+        let r = s._mm512_rcp14_ps(d);
+        let e = s._mm512_fnmadd_ps(d, r, s._mm512_set1_ps(1.0));
+        s._mm512_fmadd_ps(r, e, r)
+    }
+
+    /// softplus as the portable `softplus_lane` computes it, with
+    /// [`Avx512::recip`] for its one division.
+    #[inline(always)]
+    fn softplus_v(self, x: __m512) -> __m512 {
+        let s = self.0.avx512f;
+        let neg_log2e = s._mm512_set1_ps(-std::f32::consts::LOG2_E);
+        let w = self.exp2_v(s._mm512_mul_ps(s._mm512_abs_ps(x), neg_log2e));
+        let sv = s
+            ._mm512_mul_ps(w, self.recip(s._mm512_add_ps(w, s._mm512_set1_ps(2.0))));
+        let s2 = s._mm512_mul_ps(sv, sv);
+        let mut series = s._mm512_set1_ps(1.0 / 15.0);
+        for k in [13.0f32, 11.0, 9.0, 7.0, 5.0, 3.0, 1.0] {
+            series = s._mm512_fmadd_ps(series, s2, s._mm512_set1_ps(1.0 / k));
+        }
+        let relu = s._mm512_max_ps(x, s._mm512_setzero_ps());
+        s._mm512_fmadd_ps(s._mm512_add_ps(sv, sv), series, relu)
+    }
+
+    /// $\mathrm{SiLU}(z) = z / (1 + e^{-z})$ with [`Avx512::recip`].
+    #[inline(always)]
+    fn silu_v(self, z: __m512) -> __m512 {
+        let s = self.0.avx512f;
+        let neg_log2e = s._mm512_set1_ps(-std::f32::consts::LOG2_E);
+        let e = self.exp2_v(s._mm512_mul_ps(z, neg_log2e));
+        s._mm512_mul_ps(z, self.recip(s._mm512_add_ps(e, s._mm512_set1_ps(1.0))))
+    }
+
+    /// The transpose of a 16×16 block held as sixteen registers (rows), in
+    /// four rounds. Round `step` (8, 4, 2, 1) swaps the off-diagonal
+    /// `step`×`step` blocks inside every `2 step`×`2 step` block: rows `r`
+    /// and `r + step` (bit `step` of `r` clear) trade lanes, one two-source
+    /// permute each ([`butterfly`]). The four rounds swap the row and column
+    /// indices bit by bit.
+    #[inline(always)]
+    fn transpose(self, mut rows: [__m512; W]) -> [__m512; W] {
+        let s = self.0.avx512f;
+        for (step, upper, lower) in ROUNDS {
+            let (upper, lower): (__m512i, __m512i) = (cast(upper), cast(lower));
+            for r in (0..W).filter(|r| r & step == 0) {
+                let (a, b) = (rows[r], rows[r + step]);
+                rows[r] = s._mm512_permutex2var_ps(a, upper, b);
+                rows[r + step] = s._mm512_permutex2var_ps(a, lower, b);
+            }
+        }
+        rows
+    }
+}
+
+/// The sixteen values at the start of `xs` as one register.
+#[inline(always)]
+fn load(xs: &[f32]) -> __m512 {
+    let lanes: &Lanes = xs[..W].try_into().expect("sixteen values");
+    cast(*lanes)
+}
+
+/// Writes `v` over the sixteen values at the start of `xs`.
+#[inline(always)]
+fn store(xs: &mut [f32], v: __m512) {
+    let lanes: &mut Lanes = (&mut xs[..W]).try_into().expect("sixteen values");
+    *lanes = cast(v);
+}
+
+/// [`Kernel::exp2`] of this kernel, if the CPU has AVX-512.
+pub(super) fn exp2(t: Lanes) -> Option<Lanes> {
+    let simd = V4::try_new()?;
+    Some(simd.vectorize(|| Avx512(simd).exp2(t)))
+}
+
+/// [`Kernel::delta`] of this kernel with softplus and no bias, if the CPU
+/// has AVX-512 (else `false`, and `rows` untouched).
+pub(super) fn delta(rows: &mut [Lanes]) -> bool {
+    let Some(simd) = V4::try_new() else {
+        return false;
+    };
+    simd.vectorize(|| Avx512(simd).delta(rows, None, true));
+    true
+}
+
+/// [`Kernel::gate`] of this kernel, if the CPU has AVX-512 (else `false`,
+/// and `y` untouched).
+pub(super) fn gate(y: &mut [f32], z: &[f32]) -> bool {
+    let Some(simd) = V4::try_new() else {
+        return false;
+    };
+    simd.vectorize(|| Avx512(simd).gate(y, z));
+    true
+}
