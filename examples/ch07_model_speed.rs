@@ -3,8 +3,9 @@
 //! tied head; random weights): prefill of a 1024-token prompt (parallel mode,
 //! the fast scan, logits for the last position) and greedy decoding (one token
 //! at a time, recurrent mode), in tokens per second, beside the bound that
-//! memory bandwidth (measured in the same run) puts on decoding. A speed
-//! table: run by hand.
+//! memory bandwidth (measured in the same run) puts on decoding; then
+//! decoding again with bfloat16 weights (half the bytes). A speed table: run
+//! by hand.
 //!
 //! Run: `cargo run --release --example ch07_model_speed`
 
@@ -12,7 +13,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use rand::RngExt;
-use ssm_lineage::mamba::{MambaConfig, MambaModel};
+use ssm_lineage::mamba::block::BlockCache;
+use ssm_lineage::mamba::{Bf16Decoder, MambaConfig, MambaModel};
 use ssm_lineage::support::figure::exit_code;
 use ssm_lineage::support::rng::seeded;
 use ssm_lineage::support::timing::read_bandwidth;
@@ -47,26 +49,66 @@ fn run() -> ssm_lineage::Result<()> {
     // memory can be read, measured now, beside it (on a shared machine it
     // changes from minute to minute).
     let bandwidth = read_bandwidth(1 << 29, 5);
+    let decode = seconds_per_token(
+        |token, caches| model.step(token, caches),
+        &mut logits,
+        &mut caches,
+    )?;
+    report(
+        "f32",
+        decode,
+        bandwidth,
+        model.parameter_count() as f64 * 4.0,
+    );
+    let bf16 = Bf16Decoder::new(&model);
+    let decode = seconds_per_token(
+        |token, caches| bf16.step(token, caches),
+        &mut logits,
+        &mut caches,
+    )?;
+    // The small parameters (norms, convolution, A, D, biases) stay in f32.
+    let small = (model.parameter_count() - bf16.weight_bytes() / 2) as f64 * 4.0;
+    report(
+        "bf16",
+        decode,
+        bandwidth,
+        bf16.weight_bytes() as f64 + small,
+    );
+    Ok(())
+}
+
+/// The best of 4 runs of 16 greedy decoding steps by `step`, in seconds per
+/// token, continuing from `logits` and `caches`.
+fn seconds_per_token(
+    step: impl Fn(usize, &mut [BlockCache]) -> ssm_lineage::Result<Vec<f32>>,
+    logits: &mut Vec<f32>,
+    caches: &mut [BlockCache],
+) -> ssm_lineage::Result<f64> {
     let steps = 16;
-    let mut decode = f64::INFINITY;
+    let mut best = f64::INFINITY;
     for _ in 0..4 {
         let started = Instant::now();
         for _ in 0..steps {
-            let next = ssm_lineage::mamba::model::argmax(&logits);
-            logits = model.step(next, &mut caches)?;
+            let next = ssm_lineage::mamba::model::argmax(logits);
+            *logits = step(next, caches)?;
         }
-        decode = decode.min(started.elapsed().as_secs_f64() / steps as f64);
+        best = best.min(started.elapsed().as_secs_f64() / steps as f64);
     }
-    let weights = model.parameter_count() as f64 * 4.0;
-    let bound = bandwidth / weights;
+    Ok(best)
+}
+
+/// Prints decoding speed against the bound of reading `bytes` per token at
+/// `bandwidth` bytes per second.
+fn report(precision: &str, seconds: f64, bandwidth: f64, bytes: f64) {
+    let bound = bandwidth / bytes;
     println!(
-        "decode: {:.1} tokens/s (best of 4 runs of {steps}); memory reads at {:.1} GB/s \
-         now, so reading {:.2} GB of weights bounds it at {:.1} tokens/s: {:.2}x the bound",
-        1.0 / decode,
+        "decode, {precision} weights: {:.1} tokens/s (best of 4 runs of 16); memory reads \
+         at {:.1} GB/s now, so reading {:.2} GB of weights bounds it at {:.1} tokens/s: \
+         {:.2}x the bound",
+        1.0 / seconds,
         bandwidth / 1e9,
-        weights / 1e9,
+        bytes / 1e9,
         bound,
-        bound * decode
+        bound * seconds
     );
-    Ok(())
 }

@@ -181,26 +181,119 @@ pub fn parallel_matmul(x: &DMatrix<f32>, w: &DMatrix<f32>) -> DMatrix<f32> {
 /// # Panics
 /// If `v` does not have one entry per row of `w`.
 pub fn columns_dot(w: &DMatrix<f32>, v: &[f32]) -> Vec<f32> {
-    let rows = w.nrows();
+    split_columns(w.as_slice(), w.shape(), v, dots_into)
+}
+
+/// A weight matrix that a decoding step multiplies a vector by: the `f32`
+/// weights themselves, or a [`Bf16Matrix`] copy of them.
+pub trait Weight: Sync {
+    /// $W^\top v$ (see [`columns_dot`]).
+    ///
+    /// # Panics
+    /// If `v` does not have one entry per row.
+    fn columns_dot(&self, v: &[f32]) -> Vec<f32>;
+    /// Column `j` in `f32` (an embedding's row, for one token).
+    ///
+    /// # Panics
+    /// If `j` is not below the number of columns.
+    fn column_f32(&self, j: usize) -> Vec<f32>;
+}
+
+impl Weight for DMatrix<f32> {
+    fn columns_dot(&self, v: &[f32]) -> Vec<f32> {
+        columns_dot(self, v)
+    }
+
+    fn column_f32(&self, j: usize) -> Vec<f32> {
+        self.column(j).iter().copied().collect()
+    }
+}
+
+/// A weight matrix stored in bfloat16: `f32`'s sign and exponent with 7 of
+/// its 23 stored mantissa bits (8 significant bits: a relative rounding error up to $2^{-8}$), in
+/// half the bytes. Decoding only reads weights, so halving their bytes
+/// nearly halves its time. Column-major `(in, out)`, like [`Linear::w`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bf16Matrix {
+    rows: usize,
+    cols: usize,
+    data: Vec<half::bf16>,
+}
+
+impl Bf16Matrix {
+    /// `w` rounded entry by entry to the nearest bfloat16 (ties to even), by
+    /// the `half` crate.
+    pub fn from_f32(w: &DMatrix<f32>) -> Self {
+        Bf16Matrix {
+            rows: w.nrows(),
+            cols: w.ncols(),
+            data: w.iter().map(|&x| half::bf16::from_f32(x)).collect(),
+        }
+    }
+
+    /// The matrix in `f32` (exactly: every bfloat16 is an `f32`).
+    pub fn to_f32(&self) -> DMatrix<f32> {
+        DMatrix::from_iterator(
+            self.rows,
+            self.cols,
+            self.data.iter().map(|&x| widen(x)),
+        )
+    }
+
+    /// `(rows, columns)`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+}
+
+impl Weight for Bf16Matrix {
+    fn columns_dot(&self, v: &[f32]) -> Vec<f32> {
+        split_columns(&self.data, self.shape(), v, dots_into_bf16)
+    }
+
+    fn column_f32(&self, j: usize) -> Vec<f32> {
+        assert!(j < self.cols, "Bf16Matrix: column {j} of {}", self.cols);
+        self.data[j * self.rows..][..self.rows]
+            .iter()
+            .map(|&x| widen(x))
+            .collect()
+    }
+}
+
+/// A bfloat16 as `f32`: its 16 bits are the top half of the `f32`'s (one
+/// shift, which vectorises; `half`'s own conversion also checks for NaN).
+#[inline(always)]
+fn widen(x: half::bf16) -> f32 {
+    f32::from_bits(u32::from(x.to_bits()) << 16)
+}
+
+/// $W^\top v$ for the column-major `(rows, cols)` matrix `data`, `dots`
+/// computing the dot products of a run of columns: blocks of 64 columns in
+/// parallel.
+fn split_columns<T: Sync>(
+    data: &[T],
+    (rows, cols): (usize, usize),
+    v: &[f32],
+    dots: fn(&[T], &[f32], &mut [f32]),
+) -> Vec<f32> {
     assert_eq!(
         v.len(),
         rows,
-        "columns_dot: v ({},) vs W {:?}",
-        v.len(),
-        w.shape()
+        "columns_dot: v ({},) vs W ({rows}, {cols})",
+        v.len()
     );
-    let mut out = vec![0.0; w.ncols()];
+    let mut out = vec![0.0; cols];
     if rows == 0 {
         return out;
     }
-    if w.len() < 1 << 18 {
-        // Under a megabyte: waking a second thread costs more than it saves.
-        dots_into(w.as_slice(), v, &mut out);
+    if data.len() < 1 << 18 {
+        // Under 2^18 weights: waking a second thread costs more than it saves.
+        dots(data, v, &mut out);
         return out;
     }
     out.par_chunks_mut(64)
-        .zip(w.as_slice().par_chunks(64 * rows))
-        .for_each(|(out, columns)| dots_into(columns, v, out));
+        .zip(data.par_chunks(64 * rows))
+        .for_each(|(out, columns)| dots(columns, v, out));
     out
 }
 
@@ -214,24 +307,55 @@ fn dots_into(columns: &[f32], v: &[f32], out: &mut [f32]) {
     }
 }
 
-/// A dot product with 16 independent partial sums, so that it vectorises
-/// (float addition is not associative, so the compiler will not reorder one
-/// running sum): one AVX-512 register, whose additions (one per 64 bytes
-/// read) outpace memory. The 48-long columns of `dt_proj` need no tail.
+/// [`dots_into`] for bfloat16 columns, each widened to `f32` as it is read.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx2+fma", "x86_64+avx2+fma"))]
+fn dots_into_bf16(columns: &[half::bf16], v: &[f32], out: &mut [f32]) {
+    for (o, column) in out.iter_mut().zip(columns.chunks_exact(v.len())) {
+        *o = dot_by(column, v, widen);
+    }
+}
+
+/// A dot product with 64 independent partial sums (16 in the last stretch
+/// under 64 long), so that it vectorises (float addition is not associative,
+/// so the compiler will not reorder one running sum): four AVX-512
+/// registers, whose additions overlap, so that the arithmetic outpaces
+/// memory even on bfloat16 weights (one addition per 32 bytes read). The
+/// 48-long columns of `dt_proj` need no scalar tail.
 #[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    dot_by(a, b, |x| x)
+}
+
+/// [`dot`] with each entry of `a` read through `f`.
+#[inline(always)]
+fn dot_by<T: Copy>(a: &[T], b: &[f32], f: impl Fn(T) -> f32) -> f32 {
     const K: usize = 16;
+    let mut wide = [[0.0f32; K]; 4];
+    let (a4, b4) = (a.chunks_exact(4 * K), b.chunks_exact(4 * K));
+    let (a_rest, b_rest) = (a4.remainder(), b4.remainder());
+    for (x, y) in a4.zip(b4) {
+        for (i, acc) in wide.iter_mut().enumerate() {
+            for j in 0..K {
+                acc[j] += f(x[i * K + j]) * y[i * K + j];
+            }
+        }
+    }
     let mut acc = [0.0f32; K];
-    let (ak, bk) = (a.chunks_exact(K), b.chunks_exact(K));
+    for partial in wide {
+        for j in 0..K {
+            acc[j] += partial[j];
+        }
+    }
+    let (ak, bk) = (a_rest.chunks_exact(K), b_rest.chunks_exact(K));
     let tail: f32 = ak
         .remainder()
         .iter()
         .zip(bk.remainder())
-        .map(|(x, y)| x * y)
+        .map(|(&x, y)| f(x) * y)
         .sum();
     for (x, y) in ak.zip(bk) {
         for j in 0..K {
-            acc[j] += x[j] * y[j];
+            acc[j] += f(x[j]) * y[j];
         }
     }
     acc.iter().sum::<f32>() + tail
@@ -490,9 +614,30 @@ impl MambaBlock {
         }
     }
 
-    /// One token through the block, updating the cache: the convolution's
-    /// window rolls left by one and takes the new raw input; the SSM takes one
-    /// step of the recurrence.
+    /// One token through the block, updating the cache (see
+    /// [`MambaBlock::step_with`]), with the block's own `f32` weights.
+    ///
+    /// # Shapes
+    /// `h`: `(d_model,)` → `(d_model,)`.
+    pub fn step(&self, h: &[f32], cache: &mut BlockCache) -> Vec<f32> {
+        self.step_with(self.weights(), h, cache)
+    }
+
+    /// The block's four matrices, as [`MambaBlock::step_with`] reads them.
+    pub fn weights(&self) -> StepWeights<'_, DMatrix<f32>> {
+        StepWeights {
+            in_proj: &self.in_proj.w,
+            x_proj: &self.x_proj.w,
+            dt_proj: &self.dt_proj.w,
+            out_proj: &self.out_proj.w,
+        }
+    }
+
+    /// One token through the block, updating the cache, with the matrices
+    /// `weights` (the block's own, or copies in another precision; the
+    /// biases, the convolution, $A$ and $D$ are the block's): the
+    /// convolution's window rolls left by one and takes the new raw input;
+    /// the SSM takes one step of the recurrence.
     ///
     /// Implements Eq. (M7): $h_t = e^{\Delta_t A} \odot h_{t-1} + \Delta_t B_t x_t$,
     /// $y_t = (h_t C_t + D x_t)\,\mathrm{SiLU}(z_t)$.
@@ -503,14 +648,19 @@ impl MambaBlock {
     /// # References
     /// `mamba_simple.py::Mamba.step`.
     // ANCHOR: block_step
-    pub fn step(&self, h: &[f32], cache: &mut BlockCache) -> Vec<f32> {
+    pub fn step_with<W: Weight>(
+        &self,
+        weights: StepWeights<'_, W>,
+        h: &[f32],
+        cache: &mut BlockCache,
+    ) -> Vec<f32> {
         let (di, n, r, w) = (
             self.config.d_inner(),
             self.config.d_state,
             self.config.dt_rank,
             self.config.d_conv,
         );
-        let xz = self.in_proj.forward_one(h);
+        let xz = project(weights.in_proj, self.in_proj.bias.as_ref(), h);
         let (x_raw, z) = xz.split_at(di);
         let mut x = vec![0.0f32; di];
         for (ch, x) in x.iter_mut().enumerate() {
@@ -524,18 +674,86 @@ impl MambaBlock {
                 .sum::<f32>();
             *x = silu(conv + self.conv_bias[ch]);
         }
-        let x_dbl = self.x_proj.forward_one(&x);
+        let x_dbl = project(weights.x_proj, self.x_proj.bias.as_ref(), &x);
         let (dt_low, bc) = x_dbl.split_at(r);
         let (b, c) = bc.split_at(n);
-        let delta = self.dt_proj.forward_one(dt_low); // includes the bias
+        let delta = project(weights.dt_proj, self.dt_proj.bias.as_ref(), dt_low);
         let mut y = vec![0.0f32; di];
         ssm_step(&self.a, &mut cache.ssm_state, &delta, &x, (b, c), &mut y);
         for (ch, y) in y.iter_mut().enumerate() {
             *y = (*y + self.d[ch] * x[ch]) * silu(z[ch]);
         }
-        self.out_proj.forward_one(&y)
+        project(weights.out_proj, self.out_proj.bias.as_ref(), &y)
     }
     // ANCHOR_END: block_step
+}
+
+/// The four matrices that a decoding step of one block reads (every other
+/// parameter is small), in whatever precision they are stored.
+#[derive(Debug)]
+pub struct StepWeights<'a, W> {
+    /// `d_model → 2·d_inner`.
+    pub in_proj: &'a W,
+    /// `d_inner → dt_rank + 2N`.
+    pub x_proj: &'a W,
+    /// `dt_rank → d_inner`.
+    pub dt_proj: &'a W,
+    /// `d_inner → d_model`.
+    pub out_proj: &'a W,
+}
+
+impl<W> Clone for StepWeights<'_, W> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<W> Copy for StepWeights<'_, W> {}
+
+/// A block's four matrices in bfloat16 (see [`Bf16Matrix`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bf16Block {
+    /// `in_proj`'s weight.
+    pub in_proj: Bf16Matrix,
+    /// `x_proj`'s weight.
+    pub x_proj: Bf16Matrix,
+    /// `dt_proj`'s weight.
+    pub dt_proj: Bf16Matrix,
+    /// `out_proj`'s weight.
+    pub out_proj: Bf16Matrix,
+}
+
+impl Bf16Block {
+    /// The block's matrices rounded to bfloat16.
+    pub fn new(block: &MambaBlock) -> Self {
+        Bf16Block {
+            in_proj: Bf16Matrix::from_f32(&block.in_proj.w),
+            x_proj: Bf16Matrix::from_f32(&block.x_proj.w),
+            dt_proj: Bf16Matrix::from_f32(&block.dt_proj.w),
+            out_proj: Bf16Matrix::from_f32(&block.out_proj.w),
+        }
+    }
+
+    /// The matrices, as [`MambaBlock::step_with`] reads them.
+    pub fn weights(&self) -> StepWeights<'_, Bf16Matrix> {
+        StepWeights {
+            in_proj: &self.in_proj,
+            x_proj: &self.x_proj,
+            dt_proj: &self.dt_proj,
+            out_proj: &self.out_proj,
+        }
+    }
+}
+
+/// $W^\top v + b$.
+fn project<W: Weight>(w: &W, bias: Option<&DVector<f32>>, v: &[f32]) -> Vec<f32> {
+    let mut out = w.columns_dot(v);
+    if let Some(b) = bias {
+        for (o, b) in out.iter_mut().zip(b.iter()) {
+            *o += b;
+        }
+    }
+    out
 }
 
 /// The inverse of softplus, $y + \log(1 - e^{-y})$: the bias that makes

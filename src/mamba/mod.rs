@@ -13,4 +13,4 @@ pub mod block;
 pub mod model;
 
 pub use block::{MambaBlock, MambaConfig};
-pub use model::MambaModel;
+pub use model::{Bf16Decoder, MambaModel};

@@ -5,7 +5,10 @@
 use nalgebra::{DMatrix, DVector};
 use rand_distr::{Distribution, Normal};
 
-use super::block::{BlockCache, MambaBlock, MambaConfig, columns_dot};
+use super::block::{
+    Bf16Block, Bf16Matrix, BlockCache, MambaBlock, MambaConfig, StepWeights, Weight,
+    columns_dot,
+};
 use crate::error::{Error, Result};
 use crate::support::rng::seeded;
 
@@ -198,6 +201,27 @@ impl MambaModel {
     /// # Panics
     /// If `caches` does not have one cache per layer.
     pub fn step(&self, token: usize, caches: &mut [BlockCache]) -> Result<Vec<f32>> {
+        self.step_with(token, caches, &self.embedding, |i| {
+            self.layers[i].1.weights()
+        })
+    }
+
+    /// [`MambaModel::step`] reading the embedding and head from `embedding`
+    /// and each block's matrices from `weights(layer)`: the model's own, or
+    /// copies in another precision.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a token outside the vocabulary.
+    ///
+    /// # Panics
+    /// If `caches` does not have one cache per layer.
+    pub fn step_with<'w, W: Weight + 'w>(
+        &self,
+        token: usize,
+        caches: &mut [BlockCache],
+        embedding: &'w W,
+        weights: impl Fn(usize) -> StepWeights<'w, W>,
+    ) -> Result<Vec<f32>> {
         self.check_tokens(&[token])?;
         assert_eq!(
             caches.len(),
@@ -206,14 +230,37 @@ impl MambaModel {
             caches.len(),
             self.layers.len()
         );
-        let mut h: Vec<f32> = self.embedding.column(token).iter().copied().collect();
-        for ((norm, block), cache) in self.layers.iter().zip(caches.iter_mut()) {
-            let out = block.step(&norm.apply(&h), cache);
+        let mut h = embedding.column_f32(token);
+        for (i, ((norm, block), cache)) in
+            self.layers.iter().zip(caches.iter_mut()).enumerate()
+        {
+            let out = block.step_with(weights(i), &norm.apply(&h), cache);
             for (h, o) in h.iter_mut().zip(out) {
                 *h += o;
             }
         }
-        Ok(self.head(&self.norm_f.apply(&h)))
+        Ok(embedding.columns_dot(&self.norm_f.apply(&h)))
+    }
+
+    /// The model with every weight that a decoding step streams (the
+    /// embedding, which is also the head, and each block's four matrices)
+    /// rounded to bfloat16 and stored back in `f32`: what [`Bf16Decoder`]
+    /// computes with, in the model's own format (for comparing the two).
+    pub fn rounded_to_bf16(&self) -> MambaModel {
+        let round = |w: &DMatrix<f32>| Bf16Matrix::from_f32(w).to_f32();
+        let mut model = self.clone();
+        model.embedding = round(&model.embedding);
+        for (_, block) in &mut model.layers {
+            for linear in [
+                &mut block.in_proj,
+                &mut block.x_proj,
+                &mut block.dt_proj,
+                &mut block.out_proj,
+            ] {
+                linear.w = round(&linear.w);
+            }
+        }
+        model
     }
 
     /// The tied head: one dot product with each token's embedding.
@@ -251,4 +298,59 @@ pub fn argmax(values: &[f32]) -> usize {
             if v > best.1 { (i, v) } else { best }
         })
         .0
+}
+
+/// Decoding with bfloat16 weights: the model's embedding (also its head) and
+/// each block's four matrices rounded to bfloat16 (8 significant bits, a
+/// relative error up to $2^{-8}$ per weight), everything else, and all
+/// arithmetic, in `f32`. A decoding step reads every weight once and does
+/// little else, so half the bytes take about half the time: the
+/// memory-bandwidth bound on tokens per second doubles. What it costs in
+/// accuracy is what rounding the weights costs: it computes exactly what
+/// [`MambaModel::step`] computes on [`MambaModel::rounded_to_bf16`].
+#[derive(Debug, Clone)]
+pub struct Bf16Decoder<'m> {
+    model: &'m MambaModel,
+    embedding: Bf16Matrix,
+    blocks: Vec<Bf16Block>,
+}
+
+impl<'m> Bf16Decoder<'m> {
+    /// The bfloat16 copies of `model`'s large matrices (half its size again
+    /// in memory, besides the model).
+    pub fn new(model: &'m MambaModel) -> Self {
+        Bf16Decoder {
+            model,
+            embedding: Bf16Matrix::from_f32(&model.embedding),
+            blocks: model
+                .layers
+                .iter()
+                .map(|(_, b)| Bf16Block::new(b))
+                .collect(),
+        }
+    }
+
+    /// [`MambaModel::step`] with the bfloat16 weights.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a token outside the vocabulary.
+    ///
+    /// # Panics
+    /// If `caches` does not have one cache per layer.
+    pub fn step(&self, token: usize, caches: &mut [BlockCache]) -> Result<Vec<f32>> {
+        self.model
+            .step_with(token, caches, &self.embedding, |i| self.blocks[i].weights())
+    }
+
+    /// The bytes a step reads from its weight copies: two per weight.
+    pub fn weight_bytes(&self) -> usize {
+        let (r, c) = self.embedding.shape();
+        let blocks: usize = self
+            .blocks
+            .iter()
+            .flat_map(|b| [&b.in_proj, &b.x_proj, &b.dt_proj, &b.out_proj])
+            .map(|m| m.shape().0 * m.shape().1)
+            .sum();
+        2 * (r * c + blocks)
+    }
 }

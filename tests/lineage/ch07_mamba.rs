@@ -411,8 +411,8 @@ fn mismatched_shapes_panic_naming_both() {
 mod block {
     use nalgebra::DMatrix;
     use proptest::prelude::*;
-    use ssm_lineage::mamba::block::BlockCache;
-    use ssm_lineage::mamba::{MambaBlock, MambaConfig, MambaModel};
+    use ssm_lineage::mamba::block::{Bf16Matrix, BlockCache, Weight};
+    use ssm_lineage::mamba::{Bf16Decoder, MambaBlock, MambaConfig, MambaModel};
     use ssm_lineage::support::rng::seeded;
 
     use crate::cases;
@@ -441,6 +441,59 @@ mod block {
                 prop_assert!((got[j] - want[j]).abs() <= 2.0 * rows as f32 * u * scale[j] + 1e-30, "column {j}");
             }
         }
+
+        /// bfloat16 weights: every stored weight is within 2⁻⁸ (relative) of
+        /// its f32 value (8 significant bits, rounded to nearest: half a
+        /// spacing of 2⁻⁷ relative to the binade's start), and Wᵀv on them
+        /// is within 2⁻⁸·Σ|w v| (the weights' rounding) plus
+        /// 2·rows·u·Σ|w v| (f32 sums in two orders, as above) of the f32
+        /// product of the unrounded weights.
+        #[test]
+        fn bf16_columns_dot_is_the_rounded_product(
+            rows in 1usize..=300, cols in 1usize..=1500, seed in any::<u64>(), big in any::<bool>(),
+        ) {
+            let (rows, cols) = if big { (256 + rows % 45, 1024 + cols % 500) } else { (rows, cols) };
+            let w = crate::strategies::gaussian(rows, cols, seed).map(|x| x as f32);
+            let v = crate::strategies::gaussian(rows, 1, seed ^ 1).map(|x| x as f32);
+            let bf16 = Bf16Matrix::from_f32(&w);
+            let rounded = bf16.to_f32();
+            for (r, x) in rounded.iter().zip(w.iter()) {
+                prop_assert!((r - x).abs() <= x.abs() * 2f32.powi(-8), "{x} became {r}");
+            }
+            let got = bf16.columns_dot(v.as_slice());
+            let want = w.transpose() * &v;
+            let scale = w.abs().transpose() * v.abs();
+            let u = f32::EPSILON / 2.0;
+            for j in 0..cols {
+                let bound = (2f32.powi(-8) + 2.0 * rows as f32 * u) * scale[j] + 1e-30;
+                prop_assert!((got[j] - want[j]).abs() <= bound, "column {j}");
+            }
+        }
+    }
+
+    /// Decoding with bfloat16 weights computes exactly what the f32 step
+    /// computes on the model with those weights rounded: its kernel widens
+    /// each weight to the f32 it stands for, then does the f32 kernel's
+    /// arithmetic in the same order. So the logits agree bit for bit, over
+    /// several tokens and with a head large enough to run in parallel.
+    #[test]
+    fn bf16_decoding_is_decoding_of_the_rounded_model() -> ssm_lineage::Result<()> {
+        let model = MambaModel::new(&small(128, 2, 2100), 9)?;
+        let rounded = model.rounded_to_bf16();
+        let decoder = Bf16Decoder::new(&model);
+        let (mut logits, mut caches) = rounded.prefill(&[5, 17, 2099, 0])?;
+        let mut caches_bf16 = caches.clone();
+        for _ in 0..6 {
+            let next = ssm_lineage::mamba::model::argmax(&logits);
+            logits = rounded.step(next, &mut caches)?;
+            let bf16 = decoder.step(next, &mut caches_bf16)?;
+            assert_eq!(bf16, logits);
+        }
+        // And rounding changed the model: the two are not the same computation.
+        let (original, _) = model.prefill(&[5, 17, 2099, 0])?;
+        let (again, _) = rounded.prefill(&[5, 17, 2099, 0])?;
+        assert_ne!(original, again);
+        Ok(())
     }
 
     fn small(d_model: usize, n_layer: usize, vocab: usize) -> MambaConfig {
