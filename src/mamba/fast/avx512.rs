@@ -174,6 +174,7 @@ impl Avx512 {
     /// $2^f$; then `vscalefps` multiplies by $2^i$. $t$ is clamped to
     /// $[-125, 125]$, so that no result is subnormal (a subnormal operand
     /// costs a microcode assist in every later multiply-add) or infinite.
+    // ANCHOR: avx512_exp2
     #[inline(always)]
     fn exp2_v(self, t: __m512) -> __m512 {
         const P: [f32; 5] = super::EXP2_POLY;
@@ -189,6 +190,7 @@ impl Avx512 {
         }
         s._mm512_scalef_ps(q, i)
     }
+    // ANCHOR_END: avx512_exp2
 
     /// $1/d$ without a division: `vrcp14ps` (relative error below
     /// $2^{-14}$), then one Newton step $r \leftarrow r + r(1 - dr)$, which
@@ -234,6 +236,7 @@ impl Avx512 {
     /// and `r + step` (bit `step` of `r` clear) trade lanes, one two-source
     /// permute each ([`butterfly`]). The four rounds swap the row and column
     /// indices bit by bit.
+    // ANCHOR: avx512_transpose
     #[inline(always)]
     fn transpose(self, mut rows: [__m512; W]) -> [__m512; W] {
         let s = self.0.avx512f;
@@ -247,6 +250,7 @@ impl Avx512 {
         }
         rows
     }
+    // ANCHOR_END: avx512_transpose
 }
 
 /// The sixteen values at the start of `xs` as one register.
