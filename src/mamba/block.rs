@@ -128,26 +128,6 @@ impl Linear {
         }
         y
     }
-
-    /// The map applied to one vector `(in,)` → `(out,)`: one dot product per
-    /// output, outputs in parallel. This reads every weight once; it is what
-    /// bounds the speed of decoding.
-    pub fn forward_one(&self, v: &[f32]) -> Vec<f32> {
-        assert_eq!(
-            v.len(),
-            self.w.nrows(),
-            "Linear: input has shape ({},) but the weight has shape {:?}",
-            v.len(),
-            self.w.shape()
-        );
-        let mut out = columns_dot(&self.w, v);
-        if let Some(b) = &self.bias {
-            for (o, b) in out.iter_mut().zip(b.iter()) {
-                *o += b;
-            }
-        }
-        out
-    }
 }
 
 /// `x · w`, with the rows of `x` split into one block per rayon thread, each
@@ -210,9 +190,10 @@ impl Weight for DMatrix<f32> {
 }
 
 /// A weight matrix stored in bfloat16: `f32`'s sign and exponent with 7 of
-/// its 23 stored mantissa bits (8 significant bits: a relative rounding error up to $2^{-8}$), in
-/// half the bytes. Decoding only reads weights, so halving their bytes
-/// nearly halves its time. Column-major `(in, out)`, like [`Linear::w`].
+/// its 23 stored mantissa bits (8 significant bits: a relative rounding
+/// error up to $2^{-8}$), in half the bytes. Decoding only reads weights, so
+/// halving their bytes nearly halves its time. Column-major `(in, out)`,
+/// like [`Linear::w`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bf16Matrix {
     rows: usize,

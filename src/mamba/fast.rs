@@ -80,18 +80,20 @@ pub fn exp_f32(x: f32) -> f32 {
 }
 
 /// $2^t$ in sixteen lanes as the fast scan's `kernel` computes its
-/// multipliers: [`exp2_f32`] in every lane for [`ScanKernel::Portable`], or
-/// the AVX-512 version where [`ScanKernel::Auto`] finds it (public so that
-/// tests can check each kernel's accuracy).
+/// multipliers: [`exp2_f32`]'s polynomial in every lane (fused where the
+/// CPU has FMA) for [`ScanKernel::Portable`], or the AVX-512 version where
+/// [`ScanKernel::Auto`] finds it (public so that tests can check each
+/// kernel's accuracy).
 pub fn exp2_lanes(t: [f32; 16], kernel: ScanKernel) -> [f32; 16] {
-    #[cfg(target_arch = "x86_64")]
-    if kernel == ScanKernel::Auto
-        && let Some(out) = avx512::exp2(t)
-    {
-        return out;
+    struct Exp2(Lanes);
+    impl OnKernel for Exp2 {
+        type Output = Lanes;
+        #[inline(always)]
+        fn run<K: Kernel>(self, kernel: K) -> Lanes {
+            kernel.exp2(self.0)
+        }
     }
-    let _ = kernel;
-    Portable::<false>.exp2(t)
+    on_kernel(kernel, Exp2(t))
 }
 
 /// softplus for `f32` without branches:
@@ -130,14 +132,17 @@ fn silu_lane<const FMA: bool>(z: f32) -> f32 {
 /// softplus in sixteen lanes as the fast scan computes Δ on `kernel`
 /// (public so that tests can check each kernel's accuracy).
 pub fn softplus_lanes(x: [f32; 16], kernel: ScanKernel) -> [f32; 16] {
-    let mut rows = [x];
-    #[cfg(target_arch = "x86_64")]
-    if kernel == ScanKernel::Auto && avx512::delta(&mut rows) {
-        return rows[0];
+    struct Softplus(Lanes);
+    impl OnKernel for Softplus {
+        type Output = Lanes;
+        #[inline(always)]
+        fn run<K: Kernel>(self, kernel: K) -> Lanes {
+            let mut rows = [self.0];
+            kernel.delta(&mut rows, None, true);
+            rows[0]
+        }
     }
-    let _ = kernel;
-    Portable::<false>.delta(&mut rows, None, true);
-    rows[0]
+    on_kernel(kernel, Softplus(x))
 }
 
 /// The gate $y \leftarrow y \cdot \mathrm{SiLU}(z)$ for every pair, as the
@@ -154,12 +159,15 @@ pub fn silu_gate(y: &mut [f32], z: &[f32], kernel: ScanKernel) {
         y.len(),
         z.len()
     );
-    #[cfg(target_arch = "x86_64")]
-    if kernel == ScanKernel::Auto && avx512::gate(y, z) {
-        return;
+    struct Gate<'a>(&'a mut [f32], &'a [f32]);
+    impl OnKernel for Gate<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn run<K: Kernel>(self, kernel: K) {
+            kernel.gate(self.0, self.1);
+        }
     }
-    let _ = kernel;
-    Portable::<false>.gate(y, z);
+    on_kernel(kernel, Gate(y, z));
 }
 
 /// The number of channels updated together: sixteen `f32` lanes, one
@@ -179,8 +187,9 @@ const SUB: usize = 16;
 const TILE: usize = 1024;
 
 /// The few operations of the scan whose best form depends on the CPU: a
-/// multiply-add, $2^t$ across the lanes, and the transposition between a
-/// block's sixteen columns and its rows of [`Lanes`]. The scan itself
+/// multiply-add, $2^t$ across the lanes, the transposition between a block's
+/// sixteen columns and its rows of [`Lanes`], and the element-wise steps
+/// around the recurrence (Δ, skip, gate). The scan itself
 /// ([`Prepared::run`], [`Prepared::recur`]) is written once over them.
 trait Kernel: Copy {
     /// $a b + c$.
@@ -224,7 +233,7 @@ impl<const FMA: bool> Kernel for Portable<FMA> {
 
     #[inline(always)]
     fn gather(self, columns: &[&[f32]; W], tile: &mut [Lanes]) {
-        gather_scalar(columns, tile);
+        gather_scalar(columns, 0, tile);
     }
 
     #[inline(always)]
@@ -273,10 +282,10 @@ impl<const FMA: bool> Kernel for Portable<FMA> {
     }
 }
 
-/// [`Kernel::gather`] by scalar copies.
+/// [`Kernel::gather`] by scalar copies, from step `from` of the columns on.
 #[inline(never)] // scalar copies: vectorised, this becomes slow scatter stores
-fn gather_scalar(columns: &[&[f32]; W], tile: &mut [Lanes]) {
-    for (i, row) in tile.iter_mut().enumerate() {
+fn gather_scalar(columns: &[&[f32]; W], from: usize, tile: &mut [Lanes]) {
+    for (i, row) in (from..).zip(tile) {
         for j in 0..W {
             row[j] = columns[j][i];
         }
@@ -444,12 +453,11 @@ impl<'a> Prepared<'a> {
             kernel.skip(y, u, &skip);
             // Back to the channels' columns; the gate on contiguous slices.
             kernel.scatter(y, t0 - range.start, out);
-            let len = args.u.nrows();
-            for (j, column) in out.iter_mut().enumerate() {
-                let ch = blk * W + j;
-                let piece = &mut column[t0 - range.start..][..steps];
-                if let Some(gate) = args.z {
-                    kernel.gate(piece, &gate.as_slice()[ch * len + t0..][..steps]);
+            if let Some(gate) = args.z {
+                let len = args.u.nrows();
+                for (j, column) in out.iter_mut().enumerate() {
+                    let z = &gate.as_slice()[(blk * W + j) * len + t0..][..steps];
+                    kernel.gate(&mut column[t0 - range.start..][..steps], z);
                 }
             }
         }
@@ -550,7 +558,9 @@ struct Job<'p, 'o, 's> {
     out: &'s mut [&'o mut [f32]],
 }
 
-impl Job<'_, '_, '_> {
+impl OnKernel for Job<'_, '_, '_> {
+    type Output = Lanes;
+
     /// Runs the job on `kernel`, with the choice between exact ZOH and Euler
     /// for B, and between writing outputs or not, made once here (constant
     /// parameters, so that neither is tested inside the loops).
@@ -581,30 +591,41 @@ impl Job<'_, '_, '_> {
             }
         }
     }
-
-    /// Runs the job on the best kernel that `choice` allows on this CPU.
-    fn dispatch(self, choice: ScanKernel) -> Lanes {
-        #[cfg(target_arch = "x86_64")]
-        if choice == ScanKernel::Auto
-            && let Some(simd) = pulp::x86::V4::try_new()
-        {
-            return simd.vectorize(avx512::Run(self, simd));
-        }
-        let _ = choice;
-        run_portable(self)
-    }
 }
 
-/// [`Job::run`] on [`Portable`], compiled for AVX2 with FMA and for the SSE2
+/// Work written once over a [`Kernel`], to be run on whichever kernel is
+/// chosen at run time.
+trait OnKernel {
+    /// What the work returns.
+    type Output;
+    /// Does the work on `kernel`.
+    fn run<K: Kernel>(self, kernel: K) -> Self::Output;
+}
+
+/// Runs `work` on the best kernel that `choice` allows on this CPU: the
+/// AVX-512 one where `pulp` finds it (and [`ScanKernel::Auto`] allows it),
+/// else the portable one.
+fn on_kernel<F: OnKernel>(choice: ScanKernel, work: F) -> F::Output {
+    #[cfg(target_arch = "x86_64")]
+    if choice == ScanKernel::Auto
+        && let Some(simd) = pulp::x86::V4::try_new()
+    {
+        return simd.vectorize(avx512::Run(work, simd));
+    }
+    let _ = choice;
+    run_portable(work)
+}
+
+/// `work` on [`Portable`], compiled for AVX2 with FMA and for the SSE2
 /// baseline, the best chosen at run time by the `multiversion` crate (which
 /// keeps the feature detection and its `unsafe` out of this crate).
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn run_portable(job: Job) -> Lanes {
+fn run_portable<F: OnKernel>(work: F) -> F::Output {
     use multiversion::target::target_cfg_f;
     if target_cfg_f!(target_feature = "fma") {
-        job.run(Portable::<true>)
+        work.run(Portable::<true>)
     } else {
-        job.run(Portable::<false>)
+        work.run(Portable::<false>)
     }
 }
 
@@ -663,7 +684,7 @@ pub fn selective_scan_fast_chunked(
                 |scratch, job| {
                     let (blk, j) = (job / chunks, job % chunks);
                     let mut state = vec![[0.0; W]; n];
-                    let dt_sum = Job {
+                    let job = Job {
                         prepared: &prepared,
                         write: false,
                         blk,
@@ -671,8 +692,8 @@ pub fn selective_scan_fast_chunked(
                         state: &mut state,
                         scratch,
                         out: &mut [],
-                    }
-                    .dispatch(kernel);
+                    };
+                    let dt_sum = on_kernel(kernel, job);
                     (state, dt_sum)
                 },
             )
@@ -714,7 +735,7 @@ pub fn selective_scan_fast_chunked(
             || Scratch::new(chunk_len),
             |scratch, (job, (mut out, mut state))| {
                 let (blk, j) = (job / chunks, job % chunks);
-                Job {
+                let job = Job {
                     prepared: &prepared,
                     write: true,
                     blk,
@@ -722,8 +743,8 @@ pub fn selective_scan_fast_chunked(
                     state: &mut state,
                     scratch,
                     out: &mut out,
-                }
-                .dispatch(kernel);
+                };
+                on_kernel(kernel, job);
                 state
             },
         )

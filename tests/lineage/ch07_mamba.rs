@@ -429,16 +429,11 @@ mod block {
         fn columns_dot_is_the_transposed_product(
             rows in 1usize..=300, cols in 1usize..=1500, seed in any::<u64>(), big in any::<bool>(),
         ) {
-            // Half the cases at least 2¹⁸ weights: the parallel path.
-            let (rows, cols) = if big { (256 + rows % 45, 1024 + cols % 500) } else { (rows, cols) };
-            let w = crate::strategies::gaussian(rows, cols, seed).map(|x| x as f32);
-            let v = crate::strategies::gaussian(rows, 1, seed ^ 1).map(|x| x as f32);
-            let got = ssm_lineage::mamba::block::columns_dot(&w, v.as_slice());
-            let want = w.transpose() * &v;
-            let scale = w.abs().transpose() * v.abs();
-            let u = f32::EPSILON / 2.0;
-            for j in 0..cols {
-                prop_assert!((got[j] - want[j]).abs() <= 2.0 * rows as f32 * u * scale[j] + 1e-30, "column {j}");
+            let p = Product::new(rows, cols, seed, big);
+            let got = ssm_lineage::mamba::block::columns_dot(&p.w, p.v.as_slice());
+            prop_assert_eq!(got.len(), p.w.ncols());
+            for (j, got) in got.iter().enumerate() {
+                prop_assert!((got - p.want[j]).abs() <= p.summation * p.scale[j] + 1e-30, "column {j}");
             }
         }
 
@@ -452,21 +447,49 @@ mod block {
         fn bf16_columns_dot_is_the_rounded_product(
             rows in 1usize..=300, cols in 1usize..=1500, seed in any::<u64>(), big in any::<bool>(),
         ) {
-            let (rows, cols) = if big { (256 + rows % 45, 1024 + cols % 500) } else { (rows, cols) };
-            let w = crate::strategies::gaussian(rows, cols, seed).map(|x| x as f32);
-            let v = crate::strategies::gaussian(rows, 1, seed ^ 1).map(|x| x as f32);
-            let bf16 = Bf16Matrix::from_f32(&w);
+            let p = Product::new(rows, cols, seed, big);
+            let bf16 = Bf16Matrix::from_f32(&p.w);
             let rounded = bf16.to_f32();
-            for (r, x) in rounded.iter().zip(w.iter()) {
+            for (r, x) in rounded.iter().zip(p.w.iter()) {
                 prop_assert!((r - x).abs() <= x.abs() * 2f32.powi(-8), "{x} became {r}");
             }
-            let got = bf16.columns_dot(v.as_slice());
-            let want = w.transpose() * &v;
-            let scale = w.abs().transpose() * v.abs();
-            let u = f32::EPSILON / 2.0;
-            for j in 0..cols {
-                let bound = (2f32.powi(-8) + 2.0 * rows as f32 * u) * scale[j] + 1e-30;
-                prop_assert!((got[j] - want[j]).abs() <= bound, "column {j}");
+            let got = bf16.columns_dot(p.v.as_slice());
+            prop_assert_eq!(got.len(), p.w.ncols());
+            for (j, got) in got.iter().enumerate() {
+                let bound = (2f32.powi(-8) + p.summation) * p.scale[j] + 1e-30;
+                prop_assert!((got - p.want[j]).abs() <= bound, "column {j}");
+            }
+        }
+    }
+
+    /// A random Wᵀv case for the matrix-vector product tests: half the cases
+    /// (`big`) have at least 2¹⁸ weights, so that the product runs in
+    /// parallel. `want` is nalgebra's Wᵀv, `scale` is Σ|w v| per column, and
+    /// `summation` = 2·rows·u (u = 2⁻²⁴): two f32 sums of the same terms in
+    /// different orders differ by at most that times `scale`.
+    struct Product {
+        w: DMatrix<f32>,
+        v: DMatrix<f32>,
+        want: DMatrix<f32>,
+        scale: DMatrix<f32>,
+        summation: f32,
+    }
+
+    impl Product {
+        fn new(rows: usize, cols: usize, seed: u64, big: bool) -> Self {
+            let (rows, cols) = if big {
+                (256 + rows % 45, 1024 + cols % 500)
+            } else {
+                (rows, cols)
+            };
+            let w = crate::strategies::gaussian(rows, cols, seed).map(|x| x as f32);
+            let v = crate::strategies::gaussian(rows, 1, seed ^ 1).map(|x| x as f32);
+            Product {
+                want: w.transpose() * &v,
+                scale: w.abs().transpose() * v.abs(),
+                summation: 2.0 * rows as f32 * f32::EPSILON / 2.0,
+                w,
+                v,
             }
         }
     }

@@ -1,36 +1,38 @@
 //! The scan's [`Kernel`] in AVX-512 instructions that portable code cannot
 //! reach, through the `pulp` crate: a [`V4`] token exists only once the CPU
 //! has been checked for AVX-512, so its intrinsics are safe to call, and
-//! [`V4::vectorize`] compiles the code it runs for those features. Two
+//! [`V4::vectorize`] compiles the code it runs for those features. Three
 //! instructions pay for it:
 //!
 //! - `vscalefps` multiplies by $2^{\lfloor i \rfloor}$ in one instruction, so
-//!   $2^t$ needs no shifter constant, integer shift and add, or clamp above;
+//!   $2^t$ needs no shifter constant, integer shift and add;
 //! - `vpermt2ps` picks any sixteen lanes out of two registers, so a 16×16
 //!   block transposes in registers (64 instructions) instead of 256 scalar
-//!   loads and stores.
+//!   loads and stores;
+//! - `vrcp14ps` with one Newton step replaces the two divisions per channel
+//!   and step (softplus's and SiLU's).
 
 use core::arch::x86_64::{__m512, __m512i};
 
 use pulp::bytemuck::cast;
 use pulp::x86::V4;
 
-use super::{Job, Kernel, Lanes, W};
+use super::{Kernel, Lanes, OnKernel, W, gather_scalar, scatter_scalar};
 
 /// The kernel, holding the proof that the CPU has AVX-512.
 #[derive(Clone, Copy)]
 pub(super) struct Avx512(V4);
 
-/// A scan job run with AVX-512 enabled: `pulp`'s entry point.
-pub(super) struct Run<'p, 'o, 's>(pub Job<'p, 'o, 's>, pub V4);
+/// Work run on this kernel with AVX-512 enabled: `pulp`'s entry point.
+pub(super) struct Run<F>(pub F, pub V4);
 
-impl pulp::NullaryFnOnce for Run<'_, '_, '_> {
-    type Output = Lanes;
+impl<F: OnKernel> pulp::NullaryFnOnce for Run<F> {
+    type Output = F::Output;
 
     #[inline(always)]
-    fn call(self) -> Lanes {
-        let Run(job, simd) = self;
-        job.run(Avx512(simd))
+    fn call(self) -> F::Output {
+        let Run(work, simd) = self;
+        work.run(Avx512(simd))
     }
 }
 
@@ -59,7 +61,7 @@ impl Kernel for Avx512 {
                 *out = cast(v);
             }
         }
-        gather_rest(columns, full, rest);
+        gather_scalar(columns, full, rest);
     }
 
     #[inline(always)]
@@ -75,7 +77,7 @@ impl Kernel for Avx512 {
             }
         }
         let full = tile.len() - rest.len();
-        scatter_rest(rest, offset + full, columns);
+        scatter_scalar(rest, offset + full, columns);
     }
 
     #[inline(always)]
@@ -116,26 +118,6 @@ impl Kernel for Avx512 {
         }
         for (y, &z) in y_rest.iter_mut().zip(z_rest) {
             *y *= super::silu_lane::<true>(z);
-        }
-    }
-}
-
-/// The steps after the last full 16×16 square, by scalar copies.
-#[inline(never)]
-fn gather_rest(columns: &[&[f32]; W], from: usize, tile: &mut [Lanes]) {
-    for (i, row) in (from..).zip(tile) {
-        for (x, column) in row.iter_mut().zip(columns) {
-            *x = column[i];
-        }
-    }
-}
-
-/// The inverse of [`gather_rest`].
-#[inline(never)]
-fn scatter_rest(tile: &[Lanes], from: usize, columns: &mut [&mut [f32]]) {
-    for (j, column) in columns.iter_mut().enumerate() {
-        for (o, row) in column[from..][..tile.len()].iter_mut().zip(tile) {
-            *o = row[j];
         }
     }
 }
@@ -265,30 +247,4 @@ fn load(xs: &[f32]) -> __m512 {
 fn store(xs: &mut [f32], v: __m512) {
     let lanes: &mut Lanes = (&mut xs[..W]).try_into().expect("sixteen values");
     *lanes = cast(v);
-}
-
-/// [`Kernel::exp2`] of this kernel, if the CPU has AVX-512.
-pub(super) fn exp2(t: Lanes) -> Option<Lanes> {
-    let simd = V4::try_new()?;
-    Some(simd.vectorize(|| Avx512(simd).exp2(t)))
-}
-
-/// [`Kernel::delta`] of this kernel with softplus and no bias, if the CPU
-/// has AVX-512 (else `false`, and `rows` untouched).
-pub(super) fn delta(rows: &mut [Lanes]) -> bool {
-    let Some(simd) = V4::try_new() else {
-        return false;
-    };
-    simd.vectorize(|| Avx512(simd).delta(rows, None, true));
-    true
-}
-
-/// [`Kernel::gate`] of this kernel, if the CPU has AVX-512 (else `false`,
-/// and `y` untouched).
-pub(super) fn gate(y: &mut [f32], z: &[f32]) -> bool {
-    let Some(simd) = V4::try_new() else {
-        return false;
-    };
-    simd.vectorize(|| Avx512(simd).gate(y, z));
-    true
 }
