@@ -14,7 +14,7 @@ use criterion::{
 use nalgebra::{DMatrix, DVector};
 use rand::RngExt;
 use ssm_lineage::mamba::SelectiveScan;
-use ssm_lineage::mamba::fast::selective_scan_fast;
+use ssm_lineage::mamba::fast::{FastScan, selective_scan_fast};
 use ssm_lineage::mamba::selective_scan;
 use ssm_lineage::scan::Affine;
 use ssm_lineage::scan::prefix::{
@@ -67,25 +67,21 @@ fn selective(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3));
     for len in [256, 1024, 4096] {
         let mut rng = seeded(len as u64);
-        let mut m = |rows: usize, cols: usize, s: f32| {
-            DMatrix::from_fn(rows, cols, |_, _| s * rng.random_range(-1.0f32..1.0))
+        let mut m = |rows: usize, cols: usize| {
+            DMatrix::from_fn(rows, cols, |_, _| rng.random_range(-1.0f64..1.0))
         };
-        let (u, delta, b, cm, z) = (
-            m(len, D, 1.0),
-            m(len, D, 1.0),
-            m(len, N, 1.0),
-            m(len, N, 1.0),
-            m(len, D, 1.0),
-        );
-        let a = DMatrix::from_fn(D, N, |_, k| -((k + 1) as f32));
+        let (u, delta, b, cm, z) =
+            (m(len, D), m(len, D), m(len, N), m(len, N), m(len, D));
+        let a = DMatrix::from_fn(D, N, |_, k| -((k + 1) as f64));
         let (d, bias) = (
-            DVector::from_element(D, 1.0f32),
-            DVector::from_element(D, -4.0f32),
+            DVector::from_element(D, 1.0),
+            DVector::from_element(D, -4.0),
         );
         let args = SelectiveScan::new(&u, &delta, &a, &b, &cm)
             .with_skip(&d)
             .with_gate(&z)
             .with_delta_bias(Some(&bias), true);
+        let fast_args = FastScan::from(&args);
         group.throughput(Throughput::Elements((len * D) as u64));
         for threads in [1, 2] {
             let Ok(pool) =
@@ -95,25 +91,11 @@ fn selective(c: &mut Criterion) {
             };
             let id = BenchmarkId::new(format!("fast_{threads}_threads"), len);
             group.bench_with_input(id, &len, |bench, _| {
-                bench.iter(|| pool.install(|| selective_scan_fast(&args)))
+                bench.iter(|| pool.install(|| selective_scan_fast(&fast_args)))
             });
         }
         if len == 256 {
             // The readable f64 oracle, once: it is two orders of magnitude slower.
-            let f64_of = |m: &DMatrix<f32>| m.map(f64::from);
-            let (u, delta, a, b, cm, z) = (
-                f64_of(&u),
-                f64_of(&delta),
-                f64_of(&a),
-                f64_of(&b),
-                f64_of(&cm),
-                f64_of(&z),
-            );
-            let (d, bias) = (d.map(f64::from), bias.map(f64::from));
-            let args = SelectiveScan::new(&u, &delta, &a, &b, &cm)
-                .with_skip(&d)
-                .with_gate(&z)
-                .with_delta_bias(Some(&bias), true);
             group.bench_with_input(
                 BenchmarkId::new("readable_f64", len),
                 &len,

@@ -13,11 +13,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use rand::RngExt;
-use ssm_lineage::mamba::block::BlockCache;
-use ssm_lineage::mamba::{Bf16Decoder, MambaConfig, MambaModel};
+use ssm_lineage::mamba::fast::{Bf16Decoder, FastCache, FastModel};
+use ssm_lineage::mamba::{MambaConfig, MambaModel};
 use ssm_lineage::support::figure::exit_code;
 use ssm_lineage::support::rng::seeded;
 use ssm_lineage::support::timing::read_bandwidth;
+use ssm_lineage::traits::Parameters;
 
 fn main() -> ExitCode {
     exit_code("ch07_model_speed", run())
@@ -26,11 +27,14 @@ fn main() -> ExitCode {
 fn run() -> ssm_lineage::Result<()> {
     let config = MambaConfig::new(768, 24, 50_280);
     let started = Instant::now();
-    let model = MambaModel::new(&config, 130)?;
+    let readable = MambaModel::new(&config, 130)?;
+    let parameters = readable.parameter_count();
+    let model = FastModel::from(&readable);
+    drop(readable);
     println!(
         "mamba-130m shapes: {} parameters ({:.2} GB in f32), built in {:.1} s; {} threads",
-        model.parameter_count(),
-        model.parameter_count() as f64 * 4e-9,
+        parameters,
+        parameters as f64 * 4e-9,
         started.elapsed().as_secs_f64(),
         rayon::current_num_threads()
     );
@@ -54,12 +58,7 @@ fn run() -> ssm_lineage::Result<()> {
         &mut logits,
         &mut caches,
     )?;
-    report(
-        "f32",
-        decode,
-        bandwidth,
-        model.parameter_count() as f64 * 4.0,
-    );
+    report("f32", decode, bandwidth, parameters as f64 * 4.0);
     let bf16 = Bf16Decoder::new(&model);
     let decode = seconds_per_token(
         |token, caches| bf16.step(token, caches),
@@ -67,7 +66,7 @@ fn run() -> ssm_lineage::Result<()> {
         &mut caches,
     )?;
     // The small parameters (norms, convolution, A, D, biases) stay in f32.
-    let small = (model.parameter_count() - bf16.weight_bytes() / 2) as f64 * 4.0;
+    let small = (parameters - bf16.weight_bytes() / 2) as f64 * 4.0;
     report(
         "bf16",
         decode,
@@ -80,16 +79,16 @@ fn run() -> ssm_lineage::Result<()> {
 /// The best of 4 runs of 16 greedy decoding steps by `step`, in seconds per
 /// token, continuing from `logits` and `caches`.
 fn seconds_per_token(
-    step: impl Fn(usize, &mut [BlockCache]) -> ssm_lineage::Result<Vec<f32>>,
+    step: impl Fn(usize, &mut [FastCache]) -> ssm_lineage::Result<Vec<f32>>,
     logits: &mut Vec<f32>,
-    caches: &mut [BlockCache],
+    caches: &mut [FastCache],
 ) -> ssm_lineage::Result<f64> {
     let steps = 16;
     let mut best = f64::INFINITY;
     for _ in 0..4 {
         let started = Instant::now();
         for _ in 0..steps {
-            let next = ssm_lineage::mamba::model::argmax(logits);
+            let next = ssm_lineage::mamba::fast::model::argmax(logits);
             *logits = step(next, caches)?;
         }
         best = best.min(started.elapsed().as_secs_f64() / steps as f64);

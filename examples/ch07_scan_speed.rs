@@ -13,8 +13,7 @@ use std::process::ExitCode;
 
 use nalgebra::{DMatrix, DVector};
 use ssm_lineage::mamba::fast::{
-    ScanKernel, selective_scan_fast, selective_scan_fast_chunked, to_f32,
-    to_f32_vector,
+    FastScan, ScanKernel, selective_scan_fast, selective_scan_fast_chunked,
 };
 use ssm_lineage::mamba::{SelectiveScan, selective_scan};
 use ssm_lineage::support::figure::exit_code;
@@ -58,19 +57,7 @@ fn run() -> ssm_lineage::Result<()> {
         } else {
             f64::NAN
         };
-        let (u32, delta32, a32, b32, c32, z32) = (
-            to_f32(&u),
-            to_f32(&delta),
-            to_f32(&a),
-            to_f32(&b),
-            to_f32(&c),
-            to_f32(&z),
-        );
-        let (d32, bias32) = (to_f32_vector(&d), to_f32_vector(&bias));
-        let fast_args = SelectiveScan::new(&u32, &delta32, &a32, &b32, &c32)
-            .with_skip(&d32)
-            .with_gate(&z32)
-            .with_delta_bias(Some(&bias32), true);
+        let fast_args = FastScan::from(&args);
         for threads in [1, 2] {
             let Ok(pool) =
                 rayon::ThreadPoolBuilder::new().num_threads(threads).build()

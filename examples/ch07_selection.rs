@@ -13,9 +13,9 @@ use std::process::ExitCode;
 
 use nalgebra::DMatrix;
 use rand::RngExt;
-use ssm_lineage::mamba::selective::{softplus, transfer_matrix};
+use ssm_lineage::mamba::selective::softplus;
 use ssm_lineage::mamba::{
-    BRule, MambaConfig, MambaModel, SelectiveScan, selective_scan,
+    BRule, MambaConfig, MambaModel, SelectiveScan, selective_scan, transfer_matrix,
 };
 use ssm_lineage::support::figure::{
     Heatmap, LinePlot, Scale, exit_code, figure_path, save_grid,
@@ -82,7 +82,7 @@ fn random_block() -> ssm_lineage::Result<()> {
     let mut norms = Vec::new();
     for (t, &token) in tokens.iter().enumerate() {
         model.step(token, &mut caches)?;
-        norms.push((t as f64, f64::from(caches[0].ssm_state.norm())));
+        norms.push((t as f64, caches[0].ssm_state.norm()));
     }
     LinePlot::new(
         "A random Mamba block (d_model = 32): size of the SSM state",
@@ -98,9 +98,9 @@ fn random_block() -> ssm_lineage::Result<()> {
     });
     let selection = block.select(&norm.apply_rows(&h));
     let dt = block.step_sizes(&selection);
-    let a = &block.a;
+    let a = block.a();
     let decay = DMatrix::from_fn(config.d_inner(), LEN, |ch, t| {
-        f64::from((dt[(t, ch)] * a[(ch, 0)]).exp())
+        (dt[(t, ch)] * a[(ch, 0)]).exp()
     });
     Heatmap {
         title: "Per-channel decay of state 0, exp(Δ_t A), random block".into(),

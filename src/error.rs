@@ -24,6 +24,14 @@ pub enum Error {
         /// Which argument holds the non-finite entry.
         what: &'static str,
     },
+    /// A given tensor (a parameter passed to a constructor, or read from a
+    /// file) is missing or does not have the shape the model needs.
+    Tensor {
+        /// The tensor's name (`in_proj.weight`, ...).
+        name: String,
+        /// What is wrong, with the shapes (`expected (64, 256), found (64, 128)`).
+        reason: String,
+    },
     /// Writing a figure or another output file failed.
     Output {
         /// The file that could not be written.
@@ -52,6 +60,7 @@ impl fmt::Display for Error {
                     "{what} has a NaN or infinite entry: all entries must be finite"
                 )
             }
+            Error::Tensor { name, reason } => write!(f, "tensor {name}: {reason}"),
             Error::Output { path, reason } => {
                 write!(f, "cannot write {}: {reason}", path.display())
             }
@@ -74,6 +83,24 @@ impl Error {
             allowed,
         }
     }
+}
+
+/// Checks that the tensor `name` has the shape `expected`.
+///
+/// # Errors
+/// [`Error::Tensor`] naming the tensor and both shapes.
+pub fn check_shape(
+    name: &str,
+    expected: (usize, usize),
+    found: (usize, usize),
+) -> Result<()> {
+    if expected != found {
+        return Err(Error::Tensor {
+            name: name.to_string(),
+            reason: format!("expected shape {expected:?}, found {found:?}"),
+        });
+    }
+    Ok(())
 }
 
 /// Rejects a size of zero: `Ok(size)` when `size ≥ 1`.

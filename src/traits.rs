@@ -6,10 +6,15 @@
 //! does it as one causal convolution with a kernel as long as the sequence
 //! (parallel training). Linear time-invariant models (LSSL, S4, S4D, the linear
 //! RNN of chapter 1) implement both, and the tests check that the two agree.
-//! Mamba implements only [`Recurrent`]: selectivity breaks the convolution.
+//! Mamba and Mamba-2 implement only [`Recurrent`] (selectivity breaks the
+//! convolution) plus their own parallel forward passes. [`Parameters`] lists a
+//! model's learnable tensors by name: what training and checkpoints need.
+
+use std::collections::BTreeMap;
 
 use nalgebra::{DMatrix, DVector};
 
+use crate::error::{Error, Result, check_shape};
 use crate::support::fft::causal_conv_fft_columns;
 
 /// A model that runs as a recurrence: `x_t = f(x_{t-1}, u_t)`, `y_t = g(x_t, u_t)`.
@@ -77,5 +82,141 @@ pub trait Convolutional {
             column.axpy(d[h], &u.column(h), 1.0);
         }
         y
+    }
+}
+
+/// One learnable tensor, by name: its shape `(rows, columns)` in this crate's
+/// layout and its values, column-major (a vector is one column).
+#[derive(Debug)]
+pub struct Param<'a> {
+    /// Its name in the reference layout (`in_proj.weight`, `A_log`, ...).
+    pub name: String,
+    /// `(rows, columns)`.
+    pub shape: (usize, usize),
+    /// The values, column-major.
+    pub values: &'a [f64],
+}
+
+/// [`Param`] with values that can be changed in place (by an optimizer or a
+/// loader).
+#[derive(Debug)]
+pub struct ParamMut<'a> {
+    /// Its name in the reference layout.
+    pub name: String,
+    /// `(rows, columns)`.
+    pub shape: (usize, usize),
+    /// The values, column-major.
+    pub values: &'a mut [f64],
+}
+
+/// A model whose learnable tensors can be listed and set by name.
+pub trait Parameters {
+    /// Every learnable tensor, in a fixed order.
+    fn parameters(&self) -> Vec<Param<'_>>;
+
+    /// Every learnable tensor, changeable in place, in the order of
+    /// [`Parameters::parameters`].
+    fn parameters_mut(&mut self) -> Vec<ParamMut<'_>>;
+
+    /// The number of learnable values.
+    fn parameter_count(&self) -> usize {
+        self.parameters().iter().map(|p| p.values.len()).sum()
+    }
+
+    /// Sets every tensor from `tensors`, by name (extra entries are ignored).
+    ///
+    /// # Errors
+    /// [`Error::Tensor`] for a missing tensor or one whose shape differs,
+    /// naming it and both shapes; [`Error::NonFinite`] for a NaN or infinite
+    /// value. Nothing is changed unless every tensor is valid.
+    fn set_parameters(
+        &mut self,
+        tensors: &BTreeMap<String, DMatrix<f64>>,
+    ) -> Result<()> {
+        for p in self.parameters() {
+            let t = tensors.get(&p.name).ok_or_else(|| Error::Tensor {
+                name: p.name.clone(),
+                reason: "missing".into(),
+            })?;
+            check_shape(&p.name, p.shape, t.shape())?;
+            if !t.iter().all(|v| v.is_finite()) {
+                return Err(Error::NonFinite {
+                    what: "a given tensor",
+                });
+            }
+        }
+        for p in self.parameters_mut() {
+            p.values.copy_from_slice(tensors[&p.name].as_slice());
+        }
+        Ok(())
+    }
+
+    /// Every tensor by name, copied (the inverse of
+    /// [`Parameters::set_parameters`]).
+    fn named_tensors(&self) -> BTreeMap<String, DMatrix<f64>> {
+        self.parameters()
+            .into_iter()
+            .map(|p| {
+                let (r, c) = p.shape;
+                (p.name, DMatrix::from_column_slice(r, c, p.values))
+            })
+            .collect()
+    }
+}
+
+/// A matrix or vector that a [`Param`] can name: its shape and its values,
+/// column-major.
+pub trait Tensor {
+    /// `(rows, columns)`.
+    fn dims(&self) -> (usize, usize);
+    /// The values, column-major.
+    fn values(&self) -> &[f64];
+    /// The values, column-major, changeable.
+    fn values_mut(&mut self) -> &mut [f64];
+}
+
+impl Tensor for DMatrix<f64> {
+    fn dims(&self) -> (usize, usize) {
+        self.shape()
+    }
+    fn values(&self) -> &[f64] {
+        self.as_slice()
+    }
+    fn values_mut(&mut self) -> &mut [f64] {
+        self.as_mut_slice()
+    }
+}
+
+impl Tensor for DVector<f64> {
+    fn dims(&self) -> (usize, usize) {
+        self.shape()
+    }
+    fn values(&self) -> &[f64] {
+        self.as_slice()
+    }
+    fn values_mut(&mut self) -> &mut [f64] {
+        self.as_mut_slice()
+    }
+}
+
+impl<'a> Param<'a> {
+    /// A matrix's or vector's values under `name`.
+    pub fn of(name: impl Into<String>, m: &'a impl Tensor) -> Self {
+        Param {
+            name: name.into(),
+            shape: m.dims(),
+            values: m.values(),
+        }
+    }
+}
+
+impl<'a> ParamMut<'a> {
+    /// A matrix's or vector's values under `name`, changeable.
+    pub fn of(name: impl Into<String>, m: &'a mut impl Tensor) -> Self {
+        ParamMut {
+            name: name.into(),
+            shape: m.dims(),
+            values: m.values_mut(),
+        }
     }
 }

@@ -341,6 +341,32 @@ fn check_dependencies(tree: &Tree) -> Vec<String> {
     errors
 }
 
+/// The story never depends on the speed: no source file outside a `fast`
+/// module names one (`fast::…`), so every readable module builds and reads
+/// without the fast paths.
+fn check_story_is_not_fast(tree: &Tree) -> Vec<String> {
+    tree.iter()
+        .filter(|(p, _)| {
+            p.starts_with("src") && !p.components().any(|c| c.as_os_str() == "fast")
+        })
+        .flat_map(|(path, text)| {
+            text.lines()
+                .enumerate()
+                .filter(|(_, line)| {
+                    let code = line.split("//").next().unwrap_or("");
+                    code.contains("fast::")
+                })
+                .map(move |(i, _)| {
+                    format!(
+                        "{}:{}: a story module uses a fast one",
+                        path.display(),
+                        i + 1
+                    )
+                })
+        })
+        .collect()
+}
+
 fn all_checks(tree: &Tree) -> Vec<String> {
     [
         check_includes,
@@ -348,6 +374,7 @@ fn all_checks(tree: &Tree) -> Vec<String> {
         check_code_maps,
         check_citations,
         check_dependencies,
+        check_story_is_not_fast,
     ]
     .iter()
     .flat_map(|check| check(tree))
@@ -523,6 +550,22 @@ mod fixtures {
             e[1].contains("`support` uses the later module `rnn`"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn a_story_module_using_a_fast_one_is_caught() {
+        let mut t = tree(&chapter(""), SOURCE);
+        t.insert(
+            PathBuf::from("src/mamba/block.rs"),
+            "use super::fast::selective_scan_fast;\n".into(),
+        );
+        t.insert(
+            PathBuf::from("src/mamba/fast/model.rs"),
+            "use crate::mamba::fast::scan::x;\n".into(),
+        );
+        let e = all_checks(&t);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("src/mamba/block.rs:1"), "{e:?}");
     }
 
     #[test]

@@ -2,15 +2,20 @@
 //!
 //! S4D's SSM with its step Δ and its matrices B and C computed from the input
 //! at every step ([`selective`]): the dynamics now depend on the content, so
-//! there is no convolution kernel any more, only the recurrence, run by the
-//! readable scan or the fast one ([`fast`]).
+//! there is no convolution kernel any more, only the recurrence and its
+//! parallel scan ([`views`]). [`block`] and [`model`] build the Mamba block
+//! and language model on it, in readable `f64`; [`fast`] holds the `f32`
+//! speed work (the book's appendix), built from them and never used by them.
 
-pub mod fast;
-pub mod selective;
-
-pub use selective::{BRule, ScanOutput, SelectiveScan, selective_scan};
 pub mod block;
+pub mod config;
+pub mod fast;
 pub mod model;
+pub mod selective;
+pub mod views;
 
-pub use block::{MambaBlock, MambaConfig};
-pub use model::{Bf16Decoder, MambaModel};
+pub use block::{BlockCache, MambaBlock};
+pub use config::{Linear, MambaConfig};
+pub use model::{MambaModel, RmsNorm};
+pub use selective::{BRule, ScanOutput, SelectiveScan, selective_scan};
+pub use views::{selective_scan_chunked, transfer_matrix};

@@ -1,7 +1,7 @@
 //! The selective scan (S6): a diagonal SSM whose step Δ, input matrix B and
 //! output matrix C change at every time step, run as a recurrence.
 
-use nalgebra::{DMatrix, DVector, RealField};
+use nalgebra::{DMatrix, DVector};
 
 /// How the input matrix is discretized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,23 +17,23 @@ pub enum BRule {
 /// implementation's `selective_scan_ref`. One sequence (no batch axis);
 /// time runs down the rows.
 #[derive(Debug, Clone, Copy)]
-pub struct SelectiveScan<'a, T: RealField + Copy> {
+pub struct SelectiveScan<'a> {
     /// The input $u$ (Mamba's $x$), `(len, d)`.
-    pub u: &'a DMatrix<T>,
+    pub u: &'a DMatrix<f64>,
     /// The step before `delta_bias` and softplus, `(len, d)`.
-    pub delta: &'a DMatrix<T>,
+    pub delta: &'a DMatrix<f64>,
     /// The state matrix, one diagonal per channel, `(d, n)` (negative).
-    pub a: &'a DMatrix<T>,
+    pub a: &'a DMatrix<f64>,
     /// The input matrix at every step, shared by the channels, `(len, n)`.
-    pub b: &'a DMatrix<T>,
+    pub b: &'a DMatrix<f64>,
     /// The output matrix at every step, shared by the channels, `(len, n)`.
-    pub c: &'a DMatrix<T>,
+    pub c: &'a DMatrix<f64>,
     /// The skip $D$, `(d,)`, if any.
-    pub d_skip: Option<&'a DVector<T>>,
+    pub d_skip: Option<&'a DVector<f64>>,
     /// The gate $z$, `(len, d)`: the output is multiplied by SiLU(z), if given.
-    pub z: Option<&'a DMatrix<T>>,
+    pub z: Option<&'a DMatrix<f64>>,
     /// Added to `delta` before the softplus, `(d,)`, if given.
-    pub delta_bias: Option<&'a DVector<T>>,
+    pub delta_bias: Option<&'a DVector<f64>>,
     /// Whether Δ = softplus(delta + bias) (else Δ = delta + bias).
     pub delta_softplus: bool,
     /// How B is discretized.
@@ -42,29 +42,29 @@ pub struct SelectiveScan<'a, T: RealField + Copy> {
 
 /// What a selective scan returns.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ScanOutput<T: RealField + Copy> {
+pub struct ScanOutput {
     /// The output $y$, `(len, d)`.
-    pub y: DMatrix<T>,
+    pub y: DMatrix<f64>,
     /// The state after the last step, `(d, n)`.
-    pub last_state: DMatrix<T>,
+    pub last_state: DMatrix<f64>,
 }
 
-impl<'a, T: RealField + Copy> SelectiveScan<'a, T> {
+impl<'a> SelectiveScan<'a> {
     /// The core arguments, with no skip, gate or bias, Δ used as given and
     /// the reference code's Euler rule for B.
     ///
     /// # Panics
     /// If the shapes disagree: the message names both.
     pub fn new(
-        u: &'a DMatrix<T>,
-        delta: &'a DMatrix<T>,
-        a: &'a DMatrix<T>,
-        b: &'a DMatrix<T>,
-        c: &'a DMatrix<T>,
+        u: &'a DMatrix<f64>,
+        delta: &'a DMatrix<f64>,
+        a: &'a DMatrix<f64>,
+        b: &'a DMatrix<f64>,
+        c: &'a DMatrix<f64>,
     ) -> Self {
         let (len, d) = u.shape();
         let n = a.ncols();
-        let same = |name: &str, m: &DMatrix<T>, want: (usize, usize)| {
+        let same = |name: &str, m: &DMatrix<f64>, want: (usize, usize)| {
             assert!(
                 m.shape() == want,
                 "SelectiveScan: {name} has shape {:?} but u {:?} and A {:?} need {want:?}",
@@ -95,7 +95,7 @@ impl<'a, T: RealField + Copy> SelectiveScan<'a, T> {
     ///
     /// # Panics
     /// If `d_skip` does not have one entry per channel.
-    pub fn with_skip(mut self, d_skip: &'a DVector<T>) -> Self {
+    pub fn with_skip(mut self, d_skip: &'a DVector<f64>) -> Self {
         self.check_channels("D", d_skip.len());
         self.d_skip = Some(d_skip);
         self
@@ -105,7 +105,7 @@ impl<'a, T: RealField + Copy> SelectiveScan<'a, T> {
     ///
     /// # Panics
     /// If `z` does not have the shape of `u`.
-    pub fn with_gate(mut self, z: &'a DMatrix<T>) -> Self {
+    pub fn with_gate(mut self, z: &'a DMatrix<f64>) -> Self {
         assert_eq!(
             z.shape(),
             self.u.shape(),
@@ -123,7 +123,7 @@ impl<'a, T: RealField + Copy> SelectiveScan<'a, T> {
     /// If `bias` does not have one entry per channel.
     pub fn with_delta_bias(
         mut self,
-        bias: Option<&'a DVector<T>>,
+        bias: Option<&'a DVector<f64>>,
         softplus: bool,
     ) -> Self {
         if let Some(bias) = bias {
@@ -155,8 +155,8 @@ impl<'a, T: RealField + Copy> SelectiveScan<'a, T> {
     }
 
     /// Δ at step `t` of channel `h`: softplus(delta + bias) or delta + bias.
-    pub fn step_size(&self, t: usize, h: usize) -> T {
-        let bias = self.delta_bias.map_or(T::zero(), |b| b[h]);
+    pub fn step_size(&self, t: usize, h: usize) -> f64 {
+        let bias = self.delta_bias.map_or(0.0, |b| b[h]);
         let raw = self.delta[(t, h)] + bias;
         if self.delta_softplus {
             softplus(raw)
@@ -170,25 +170,33 @@ impl<'a, T: RealField + Copy> SelectiveScan<'a, T> {
     /// Implements Eq. (M2): $\bar A = e^{\Delta A}$ and $\bar B = \Delta B$
     /// (reference code) or $\bar B = \frac{e^{\Delta A} - 1}{A} B$ (exact ZOH).
     // ANCHOR: discretize_selective
-    pub fn discretized(&self, t: usize, h: usize, k: usize) -> (T, T) {
+    pub fn discretized(&self, t: usize, h: usize, k: usize) -> (f64, f64) {
         let dt = self.step_size(t, h);
         let a = self.a[(h, k)];
         let a_bar = (dt * a).exp();
         let b_bar = match self.b_rule {
             BRule::Euler => dt * self.b[(t, k)],
-            BRule::Zoh if a == T::zero() => dt * self.b[(t, k)],
-            BRule::Zoh => (a_bar - T::one()) / a * self.b[(t, k)],
+            BRule::Zoh if a == 0.0 => dt * self.b[(t, k)],
+            BRule::Zoh => (a_bar - 1.0) / a * self.b[(t, k)],
         };
         (a_bar, b_bar)
     }
     // ANCHOR_END: discretize_selective
+
+    /// The output of channel `h` at step `t` from the SSM's part $C_t h_t$:
+    /// plus the skip $D u_t$, times the gate $\mathrm{SiLU}(z_t)$, if given.
+    pub fn readout(&self, t: usize, h: usize, ssm: f64) -> f64 {
+        let skip = self.d_skip.map_or(0.0, |d| d[h] * self.u[(t, h)]);
+        let gate = self.z.map_or(1.0, |z| silu(z[(t, h)]));
+        (ssm + skip) * gate
+    }
 }
 
 /// $\log(1 + e^x)$, computed without overflow.
-pub fn softplus<T: RealField + Copy>(x: T) -> T {
+pub fn softplus(x: f64) -> f64 {
     // For large x, log(1 + e^x) = x + log(1 + e^{−x}); the reference code
     // switches to x above 20, where the two agree to rounding.
-    if x > T::zero() {
+    if x > 0.0 {
         x + (-x).exp().ln_1p()
     } else {
         x.exp().ln_1p()
@@ -196,8 +204,8 @@ pub fn softplus<T: RealField + Copy>(x: T) -> T {
 }
 
 /// SiLU, $x\,\sigma(x)$.
-pub fn silu<T: RealField + Copy>(x: T) -> T {
-    x / (T::one() + (-x).exp())
+pub fn silu(x: f64) -> f64 {
+    x / (1.0 + (-x).exp())
 }
 
 /// The readable selective scan: for every channel and state, the recurrence
@@ -214,28 +222,20 @@ pub fn silu<T: RealField + Copy>(x: T) -> T {
 /// Mamba Algorithm 2 and §3.5; `mamba_ssm/ops/selective_scan_interface.py::
 /// selective_scan_ref` (real case, one batch element).
 // ANCHOR: selective_scan
-pub fn selective_scan<T: RealField + Copy>(
-    args: &SelectiveScan<T>,
-) -> ScanOutput<T> {
+pub fn selective_scan(args: &SelectiveScan) -> ScanOutput {
     let (len, d, n) = args.dims();
     let mut y = DMatrix::zeros(len, d);
     let mut state = DMatrix::zeros(d, n); // h: (d, n)
     for t in 0..len {
         for ch in 0..d {
             let u = args.u[(t, ch)];
-            let mut out = T::zero();
+            let mut out = 0.0;
             for k in 0..n {
                 let (a_bar, b_bar) = args.discretized(t, ch, k);
                 state[(ch, k)] = a_bar * state[(ch, k)] + b_bar * u;
                 out += args.c[(t, k)] * state[(ch, k)];
             }
-            if let Some(d_skip) = args.d_skip {
-                out += d_skip[ch] * u;
-            }
-            if let Some(z) = args.z {
-                out *= silu(z[(t, ch)]);
-            }
-            y[(t, ch)] = out;
+            y[(t, ch)] = args.readout(t, ch, out);
         }
     }
     ScanOutput {
@@ -244,40 +244,3 @@ pub fn selective_scan<T: RealField + Copy>(
     }
 }
 // ANCHOR_END: selective_scan
-
-/// The selective SSM of one channel as a matrix: $y = M u$ with
-/// $M_{ts} = C_t \big(\prod_{r=s+1}^{t} \bar A_r\big) \bar B_s$ for $s \le t$
-/// (and 0 above the diagonal), before the skip and the gate. A
-/// time-invariant SSM gives a Toeplitz $M$ (a convolution); a selective one
-/// does not.
-///
-/// Implements Eq. (M4): $M_{ts} = \sum_k C_{t,k} \big(\prod_{r=s+1}^{t} \bar A_{r,k}\big) \bar B_{s,k}$.
-///
-/// # Shapes
-/// → `(len, len)`.
-///
-/// # Panics
-/// If `channel` is not below d.
-// ANCHOR: transfer_matrix
-pub fn transfer_matrix<T: RealField + Copy>(
-    args: &SelectiveScan<T>,
-    channel: usize,
-) -> DMatrix<T> {
-    let (len, d, n) = args.dims();
-    assert!(channel < d, "transfer_matrix: channel {channel} of {d}");
-    let mut m = DMatrix::zeros(len, len);
-    for s in 0..len {
-        for k in 0..n {
-            // Follow an impulse at step s through state k.
-            let (_, b_bar) = args.discretized(s, channel, k);
-            let mut carried = b_bar;
-            m[(s, s)] += args.c[(s, k)] * carried;
-            for t in s + 1..len {
-                carried *= args.discretized(t, channel, k).0;
-                m[(t, s)] += args.c[(t, k)] * carried;
-            }
-        }
-    }
-    m
-}
-// ANCHOR_END: transfer_matrix

@@ -2,14 +2,19 @@
 //! convolution over xBC, SSD over heads, a gated RMSNorm, the output
 //! projection; and its recurrent step.
 
+use std::collections::BTreeMap;
+
 use nalgebra::{DMatrix, DVector};
 use rand::RngExt;
 use rand::rngs::StdRng;
 
 use super::forms::{SsdInputs, ssd_chunked};
 use crate::error::{Error, Result, check_positive_range, check_size};
-use crate::mamba::block::{causal_conv, initial_dt_bias, last_inputs};
+use crate::mamba::block::{causal_conv, last_inputs};
+use crate::mamba::config::initial_dt_bias;
 use crate::mamba::selective::{silu, softplus};
+use crate::support::rng::seeded;
+use crate::traits::{Param, ParamMut, Parameters, Recurrent};
 
 /// The sizes of a Mamba-2 block (the reference `Mamba2Simple` defaults, with
 /// a smaller head dimension and chunk for teaching sizes).
@@ -176,6 +181,22 @@ impl Mamba2Block {
         })
     }
 
+    /// A block from given tensors named as in the reference layout
+    /// (`in_proj.weight`, `conv1d.weight`, `conv1d.bias`, `dt_bias`, `A_log`,
+    /// `D`, `norm.weight`, `out_proj.weight`), in this crate's shapes (see
+    /// [`Parameters::parameters`]).
+    ///
+    /// # Errors
+    /// An invalid configuration; a missing, misshapen or non-finite tensor.
+    pub fn from_parameters(
+        config: &Mamba2Config,
+        tensors: &BTreeMap<String, DMatrix<f64>>,
+    ) -> Result<Self> {
+        let mut block = Mamba2Block::new(config, &mut seeded(0))?;
+        block.set_parameters(tensors)?;
+        Ok(block)
+    }
+
     /// The gated RMSNorm of one row: $\mathrm{RMSNorm}(y \odot \mathrm{SiLU}(z))$
     /// (the reference's `norm_before_gate=False`).
     fn gated_norm(&self, y: &[f64], z: &[f64]) -> Vec<f64> {
@@ -282,6 +303,21 @@ impl Mamba2Block {
     /// `mamba2_simple.py` / `mamba2.py::Mamba2.step`.
     pub fn step(&self, h: &DVector<f64>, cache: &mut Mamba2Cache) -> DVector<f64> {
         let c = &self.config;
+        let want = self.empty_cache();
+        assert!(
+            cache.conv_state.shape() == want.conv_state.shape()
+                && cache.ssm_state.len() == want.ssm_state.len()
+                && cache
+                    .ssm_state
+                    .iter()
+                    .all(|s| s.shape() == want.ssm_state[0].shape()),
+            "Mamba2Block::step: cache conv {:?} and {} states, the block needs {:?} and {} of {:?}",
+            cache.conv_state.shape(),
+            cache.ssm_state.len(),
+            want.conv_state.shape(),
+            want.ssm_state.len(),
+            want.ssm_state[0].shape()
+        );
         let (di, gn, heads, p, n, w) = (
             c.d_inner(),
             c.ngroups * c.d_state,
@@ -323,5 +359,46 @@ impl Mamba2Block {
         let z: Vec<f64> = zxbcdt.rows(0, di).iter().copied().collect();
         self.out_proj
             .tr_mul(&DVector::from_vec(self.gated_norm(&y, &z)))
+    }
+}
+
+impl Recurrent for Mamba2Block {
+    /// The convolution window and one `(P, N)` state per head.
+    type State = Mamba2Cache;
+
+    fn init_state(&self) -> Mamba2Cache {
+        self.empty_cache()
+    }
+
+    fn step(&self, state: &mut Mamba2Cache, u_t: &DVector<f64>) -> DVector<f64> {
+        Mamba2Block::step(self, u_t, state)
+    }
+}
+
+impl Parameters for Mamba2Block {
+    fn parameters(&self) -> Vec<Param<'_>> {
+        vec![
+            Param::of("in_proj.weight", &self.in_proj),
+            Param::of("conv1d.weight", &self.conv_weight),
+            Param::of("conv1d.bias", &self.conv_bias),
+            Param::of("dt_bias", &self.dt_bias),
+            Param::of("A_log", &self.a_log),
+            Param::of("D", &self.d),
+            Param::of("norm.weight", &self.norm_weight),
+            Param::of("out_proj.weight", &self.out_proj),
+        ]
+    }
+
+    fn parameters_mut(&mut self) -> Vec<ParamMut<'_>> {
+        vec![
+            ParamMut::of("in_proj.weight", &mut self.in_proj),
+            ParamMut::of("conv1d.weight", &mut self.conv_weight),
+            ParamMut::of("conv1d.bias", &mut self.conv_bias),
+            ParamMut::of("dt_bias", &mut self.dt_bias),
+            ParamMut::of("A_log", &mut self.a_log),
+            ParamMut::of("D", &mut self.d),
+            ParamMut::of("norm.weight", &mut self.norm_weight),
+            ParamMut::of("out_proj.weight", &mut self.out_proj),
+        ]
     }
 }

@@ -53,6 +53,20 @@ pub fn segsum(a: &[f64]) -> DMatrix<f64> {
 }
 // ANCHOR_END: segsum
 
+/// The running sum $c_t = \sum_{k \le t} a_k$ (the log of the decay from the
+/// start through step $t$).
+///
+/// # Shapes
+/// `(T,)` → `(T,)`.
+pub fn cumsum(a: &[f64]) -> Vec<f64> {
+    a.iter()
+        .scan(0.0, |running, v| {
+            *running += v;
+            Some(*running)
+        })
+        .collect()
+}
+
 /// The decay mask $L = e^{S}$: $L_{ij} = \prod_{k=j+1}^{i} e^{a_k}$ on and below
 /// the diagonal (1 on it), 0 above: the 1-semiseparable matrix of the scalar
 /// recurrence $y_t = e^{a_t} y_{t-1} + x_t$.

@@ -245,19 +245,21 @@ fn bad_input_panics_naming_shapes() {
 }
 
 mod block {
-    use nalgebra::DVector;
+    use nalgebra::{DMatrix, DVector};
     use proptest::prelude::*;
     use ssm_lineage::ssd::block::{Mamba2Block, Mamba2Config};
     use ssm_lineage::support::rng::seeded;
+    use ssm_lineage::traits::{Parameters, Recurrent};
 
     use crate::cases;
 
     proptest! {
         #![proptest_config(cases(16))]
 
-        /// The Mamba-2 block on a whole sequence (SSD in chunks) equals the
-        /// block stepped one token at a time, and leaves the same cache. f64
-        /// throughout: 1e-10 of the largest output.
+        /// The Mamba-2 block is a `Recurrent` model: its step run over the
+        /// sequence (`Recurrent::scan_from`) equals the parallel pass (SSD in
+        /// chunks, chapter 6's scan across them), and ends in the cache that
+        /// pass returns. f64 throughout: 1e-10 of the largest output.
         #[test]
         fn mamba2_forward_equals_step_by_step(
             d_model in 2usize..=8, headdim_pick in 0usize..3, grouped in any::<bool>(),
@@ -273,19 +275,45 @@ mod block {
             let block = Mamba2Block::new(&config, &mut seeded(seed)).expect("valid");
             let h = crate::strategies::gaussian(len, d_model, seed ^ 4);
             let (parallel, cache) = block.forward(&h);
-            let mut stepped = block.empty_cache();
+            let mut stepped = block.init_state();
             let scale = parallel.abs().max() + 1e-12;
-            for t in 0..len {
-                let out = block.step(&DVector::from_iterator(d_model, h.row(t).iter().copied()), &mut stepped);
-                for j in 0..d_model {
-                    prop_assert!((out[j] - parallel[(t, j)]).abs() <= 1e-10 * scale, "t={t} j={j}");
-                }
-            }
+            let out = block.scan_from(&mut stepped, &h);
+            prop_assert!((&out - &parallel).abs().max() <= 1e-10 * scale);
             prop_assert!((&cache.conv_state - &stepped.conv_state).abs().max() <= 1e-12 * (1.0 + cache.conv_state.abs().max()));
             for (a, b) in cache.ssm_state.iter().zip(&stepped.ssm_state) {
                 prop_assert!((a - b).abs().max() <= 1e-10 * (1.0 + a.abs().max()));
             }
         }
+    }
+
+    /// A block rebuilt from its named tensors is the same block; a tensor of
+    /// the wrong shape is an error naming it; a cache of another block's
+    /// shape is a panic naming both shapes.
+    #[test]
+    fn blocks_are_built_from_named_tensors() -> ssm_lineage::Result<()> {
+        let config = Mamba2Config::new(6, 3);
+        let block = Mamba2Block::new(&config, &mut seeded(5))?;
+        let tensors = block.named_tensors();
+        assert_eq!(Mamba2Block::from_parameters(&config, &tensors)?, block);
+        let mut wrong = tensors.clone();
+        wrong.insert("D".into(), DMatrix::zeros(3, 1));
+        let err = Mamba2Block::from_parameters(&config, &wrong).expect_err("shape");
+        assert!(
+            err.to_string().contains("tensor D: expected shape (4, 1)"),
+            "{err}"
+        );
+        let other = Mamba2Block::new(&Mamba2Config::new(4, 2), &mut seeded(5))?;
+        let mut cache = other.empty_cache();
+        let panic = std::panic::catch_unwind(move || {
+            block.step(&DVector::zeros(6), &mut cache)
+        })
+        .expect_err("cache of another block");
+        let m = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(
+            m.contains("Mamba2Block::step") && m.contains("(140, 4)"),
+            "{m}"
+        );
+        Ok(())
     }
 
     #[test]

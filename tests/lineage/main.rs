@@ -3,6 +3,7 @@
 //! Property tests run a moderate number of cases so that `cargo test` stays
 //! fast on two cores; set `SSM_PROPTEST_CASES` (e.g. to 1000) for a deeper run.
 
+mod appendix_fast;
 mod ch00_intro;
 mod ch01_rnn;
 mod ch02_lssl;

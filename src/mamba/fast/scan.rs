@@ -14,10 +14,101 @@
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
-use super::selective::{BRule, ScanOutput, SelectiveScan};
+use crate::mamba::selective::{BRule, SelectiveScan};
+use crate::scan::operator::Affine;
+use crate::scan::prefix::scan_sequential;
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+
+/// The arguments of [`selective_scan_fast`]: those of the readable
+/// [`SelectiveScan`] (same meaning, same shapes), in `f32` and owned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FastScan {
+    /// The input $u$, `(len, d)`.
+    pub u: DMatrix<f32>,
+    /// The step before `delta_bias` and softplus, `(len, d)`.
+    pub delta: DMatrix<f32>,
+    /// The state matrix, one diagonal per channel, `(d, n)`.
+    pub a: DMatrix<f32>,
+    /// $B_t$, `(len, n)`.
+    pub b: DMatrix<f32>,
+    /// $C_t$, `(len, n)`.
+    pub c: DMatrix<f32>,
+    /// The skip $D$, `(d,)`, if any.
+    pub d_skip: Option<DVector<f32>>,
+    /// The gate $z$, `(len, d)`, if any.
+    pub z: Option<DMatrix<f32>>,
+    /// Added to `delta` before the softplus, `(d,)`, if any.
+    pub delta_bias: Option<DVector<f32>>,
+    /// Whether Δ = softplus(delta + bias).
+    pub delta_softplus: bool,
+    /// How B is discretized.
+    pub b_rule: BRule,
+}
+
+impl From<&SelectiveScan<'_>> for FastScan {
+    /// The readable scan's arguments rounded to `f32`.
+    fn from(args: &SelectiveScan<'_>) -> Self {
+        FastScan {
+            u: to_f32(args.u),
+            delta: to_f32(args.delta),
+            a: to_f32(args.a),
+            b: to_f32(args.b),
+            c: to_f32(args.c),
+            d_skip: args.d_skip.map(to_f32_vector),
+            z: args.z.map(to_f32),
+            delta_bias: args.delta_bias.map(to_f32_vector),
+            delta_softplus: args.delta_softplus,
+            b_rule: args.b_rule,
+        }
+    }
+}
+
+impl FastScan {
+    /// The sequence length and the numbers of channels and states.
+    pub fn dims(&self) -> (usize, usize, usize) {
+        (self.u.nrows(), self.u.ncols(), self.a.ncols())
+    }
+
+    /// # Panics
+    /// If the shapes disagree: the message names both.
+    fn check(&self) {
+        let (len, d, n) = self.dims();
+        let mut wants = vec![
+            ("delta", self.delta.shape(), (len, d)),
+            ("A", self.a.shape(), (d, n)),
+            ("B", self.b.shape(), (len, n)),
+            ("C", self.c.shape(), (len, n)),
+        ];
+        let vectors = [("D", &self.d_skip), ("delta_bias", &self.delta_bias)];
+        for (name, v) in vectors {
+            if let Some(v) = v {
+                wants.push((name, v.shape(), (d, 1)));
+            }
+        }
+        if let Some(z) = &self.z {
+            wants.push(("z", z.shape(), (len, d)));
+        }
+        for (name, shape, want) in wants {
+            assert!(
+                shape == want,
+                "selective_scan_fast: {name} has shape {shape:?} but u {:?} and A {:?} need {want:?}",
+                self.u.shape(),
+                self.a.shape()
+            );
+        }
+    }
+}
+
+/// What [`selective_scan_fast`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FastScanOutput {
+    /// The output $y$, `(len, d)`.
+    pub y: DMatrix<f32>,
+    /// The state after the last step, `(d, n)`.
+    pub last_state: DMatrix<f32>,
+}
 
 /// $a b + c$: one fused multiply-add where the CPU has it (`FMA`), else a
 /// multiply and an add (a software `fma` would be far slower).
@@ -343,7 +434,7 @@ impl Scratch {
 /// (padding channels have $A = -1$ and, below, $\Delta = u = 0$, so their
 /// states stay 0). B and C with the states of one step contiguous.
 struct Prepared<'a> {
-    args: &'a SelectiveScan<'a, f32>,
+    args: &'a FastScan,
     n: usize,
     a2: Vec<Lanes>,    // (blocks, n): A·log₂e
     inv_a: Vec<Lanes>, // (blocks, n): 1/A, or 0 where A = 0 (ZOH only)
@@ -352,7 +443,7 @@ struct Prepared<'a> {
 }
 
 impl<'a> Prepared<'a> {
-    fn new(args: &'a SelectiveScan<'a, f32>) -> Self {
+    fn new(args: &'a FastScan) -> Self {
         let (len, d, n) = args.dims();
         let blocks = d.div_ceil(W);
         let lanes = |f: &dyn Fn(f32) -> f32| -> Vec<Lanes> {
@@ -374,8 +465,8 @@ impl<'a> Prepared<'a> {
             n,
             a2: lanes(&|a| a * std::f32::consts::LOG2_E),
             inv_a: lanes(&|a| if a == 0.0 { 0.0 } else { 1.0 / a }),
-            b: rows(args.b),
-            c: rows(args.c),
+            b: rows(&args.b),
+            c: rows(&args.c),
         }
     }
 
@@ -424,16 +515,19 @@ impl<'a> Prepared<'a> {
         let (args, n) = (self.args, self.n);
         let a2 = &self.a2[blk * n..][..n];
         let inv_a = &self.inv_a[blk * n..][..n];
-        let bias = args.delta_bias.map(|b| self.lanes_of(b, blk));
-        let skip = args.d_skip.map_or([0.0; W], |d| self.lanes_of(d, blk));
+        let bias = args.delta_bias.as_ref().map(|b| self.lanes_of(b, blk));
+        let skip = args
+            .d_skip
+            .as_ref()
+            .map_or([0.0; W], |d| self.lanes_of(d, blk));
         let Scratch { u, dt, y, a_bars } = scratch;
         a_bars.resize(SUB * n, [0.0; W]);
         let mut dt_sum = [0.0f32; W];
         for t0 in range.clone().step_by(TILE) {
             let steps = TILE.min(range.end - t0);
             let (u, dt, y) = (&mut u[..steps], &mut dt[..steps], &mut y[..steps]);
-            self.gather(kernel, args.u, blk, t0, u);
-            self.gather(kernel, args.delta, blk, t0, dt);
+            self.gather(kernel, &args.u, blk, t0, u);
+            self.gather(kernel, &args.delta, blk, t0, dt);
             // Padding lanes get some Δ; u = 0 keeps their states 0.
             let sum = kernel.delta(dt, bias.as_ref(), args.delta_softplus);
             for j in 0..W {
@@ -453,7 +547,7 @@ impl<'a> Prepared<'a> {
             kernel.skip(y, u, &skip);
             // Back to the channels' columns; the gate on contiguous slices.
             kernel.scatter(y, t0 - range.start, out);
-            if let Some(gate) = args.z {
+            if let Some(gate) = &args.z {
                 let len = args.u.nrows();
                 for (j, column) in out.iter_mut().enumerate() {
                     let z = &gate.as_slice()[(blk * W + j) * len + t0..][..steps];
@@ -646,7 +740,7 @@ fn run_portable<F: OnKernel>(work: F) -> F::Output {
 /// Mamba §3.3.2 and App. D (the hardware-aware scan: chunks of the sequence
 /// in fast memory, states carried between them).
 // ANCHOR: selective_scan_fast
-pub fn selective_scan_fast(args: &SelectiveScan<f32>) -> ScanOutput<f32> {
+pub fn selective_scan_fast(args: &FastScan) -> FastScanOutput {
     let (len, d, _) = args.dims();
     let (blocks, threads) = (d.div_ceil(W), rayon::current_num_threads());
     let chunks = if blocks >= 4 * threads {
@@ -663,10 +757,11 @@ pub fn selective_scan_fast(args: &SelectiveScan<f32>) -> ScanOutput<f32> {
 /// number of channels and threads, on the `kernel` chosen: the automatic
 /// choices, opened up so that tests can drive every path on any machine.
 pub fn selective_scan_fast_chunked(
-    args: &SelectiveScan<f32>,
+    args: &FastScan,
     chunks: usize,
     kernel: ScanKernel,
-) -> ScanOutput<f32> {
+) -> FastScanOutput {
+    args.check();
     let (len, d, n) = args.dims();
     let prepared = Prepared::new(args);
     let blocks = d.div_ceil(W);
@@ -698,17 +793,22 @@ pub fn selective_scan_fast_chunked(
                 },
             )
             .collect();
-        // Carries: h_start(j+1) = e^{A ΣΔ_j} ⊙ h_start(j) + E_j, in order.
+        // Carries: chapter 6's scan over the chunks, one affine step
+        // h ↦ e^{A ΣΔ_j} h + E_j per chunk; chunk j starts from the
+        // composition of the chunks before it.
         for blk in 0..blocks {
-            let mut carry = vec![[0.0f32; W]; n];
-            for j in 0..chunks {
-                starts[blk * chunks + j] = carry.clone();
-                let (end, dt_sum) = &ends[blk * chunks + j];
-                for k in 0..n {
-                    let a2 = prepared.a2[blk * n + k];
-                    for l in 0..W {
-                        let product = exp2_f32(a2[l] * dt_sum[l]);
-                        carry[k][l] = product * carry[k][l] + end[k][l];
+            for k in 0..n {
+                let a2 = prepared.a2[blk * n + k];
+                for l in 0..W {
+                    let chunk_steps: Vec<Affine<f32>> = (0..chunks)
+                        .map(|j| {
+                            let (end, dt_sum) = &ends[blk * chunks + j];
+                            Affine::new(exp2_f32(a2[l] * dt_sum[l]), end[k][l])
+                        })
+                        .collect();
+                    let carried = scan_sequential(&chunk_steps);
+                    for j in 1..chunks {
+                        starts[blk * chunks + j][k][l] = carried[j - 1].b;
                     }
                 }
             }
@@ -758,7 +858,7 @@ pub fn selective_scan_fast_chunked(
         }
     }
     let y = DMatrix::from_vec(len, d, y);
-    ScanOutput {
+    FastScanOutput {
         y,
         last_state: last,
     }
