@@ -5,7 +5,8 @@
 //! 2); at t = 2 and t = 4 each state is turned back into the history it
 //! remembers. Writes `chapters/figures/ch03/reconstruction.svg`, then
 //! `chapters/figures/ch03/error-vs-n.svg`: the reconstruction MSE of the whole
-//! history of the reference signal of math.md §2.8 against N, printed as a table.
+//! history of the reference signal of `tests/golden/hippo_reference.py` against
+//! N, printed as a table.
 //!
 //! Run: `cargo run --release --example ch03_reconstruction`
 
@@ -136,7 +137,7 @@ fn error_vs_n() -> ssm_lineage::Result<()> {
     let ns = [4, 8, 16, 32, 64, 128];
     let mut curves = vec![Vec::new(); 3];
     println!(
-        "reconstruction MSE of the whole history, L = {len} (math.md §2.8 signal)"
+        "reconstruction MSE of the whole history, L = {len} (the reference signal)"
     );
     println!(
         "{:>5} {:>16} {:>16} {:>16}",

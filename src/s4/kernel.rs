@@ -143,24 +143,34 @@ fn on_a_pole(g: Complex<f64>, poles: &[Complex<f64>]) -> bool {
         .any(|l| (g - l).norm() <= 1e-12 * (1.0 + l.norm()))
 }
 
-/// $\tilde C (gI - \Lambda + PP^*)^{-1} \tilde B$ by a dense least-squares
+/// $\tilde C (gI - \Lambda + PP^*)^{-1} B$ by a dense least-squares
 /// solve over all $N$ modes: the fallback at a node where the Cauchy form
 /// divides by zero. The resolvent itself is finite there on the reachable
 /// states; the minimum-norm solution leaves out an inert mode (FouT's
 /// "sine of frequency 0", which $B$ never drives).
 fn resolvent_dense(
     g: Complex<f64>,
-    lambda: &[Complex<f64>],
-    p: &[Vec<Complex<f64>>],
-    b: &[Complex<f64>],
-    c: &[Complex<f64>],
+    dplr: &Dplr,
+    c_tilde: &[Complex<f64>],
 ) -> Complex<f64> {
+    let (lambda, b, c) = (
+        with_conjugates(&dplr.lambda),
+        with_conjugates(&dplr.b),
+        with_conjugates(c_tilde),
+    );
     let n = lambda.len();
-    let p = DMatrix::from_fn(n, p.len(), |i, j| p[j][i]);
+    let half = dplr.lambda.len();
+    let p = DMatrix::from_fn(n, dplr.rank(), |i, j| {
+        if i < half {
+            dplr.p[(i, j)]
+        } else {
+            dplr.p[(i - half, j)].conj()
+        }
+    });
     let m =
         DMatrix::from_fn(n, n, |i, j| if i == j { g - lambda[i] } else { 0.0 * g })
             + &p * p.adjoint();
-    let rhs = DVector::from_column_slice(b);
+    let rhs = DVector::from_column_slice(&b);
     let svd = m.svd(true, true);
     let tolerance = 1e-12 * svd.singular_values.max();
     match svd.solve(&rhs, tolerance) {
@@ -169,23 +179,175 @@ fn resolvent_dense(
     }
 }
 
-fn with_conjugates(v: &[Complex<f64>]) -> Vec<Complex<f64>> {
+/// A vector of kept modes followed by their conjugates: the full system of
+/// size $N$ from the kept half.
+pub fn with_conjugates(v: &[Complex<f64>]) -> Vec<Complex<f64>> {
     v.iter()
         .copied()
         .chain(v.iter().map(|x| x.conj()))
         .collect()
 }
 
-/// The S4 convolution kernel of a DPLR system discretized by the bilinear
-/// rule, from $\tilde C = C(I - \bar A^L)$ (the parameter S4 trains).
+/// The truncated generating function evaluated densely at the roots of
+/// unity, then inverted: the step between the naive kernel and S4's
+/// algorithm. With $\tilde C = C(I - \bar A^L)$, the generating function of
+/// the first $L$ taps at $\omega_k = e^{-2\pi i k/L}$ is one linear solve per
+/// node, in $O(N^3)$ each: correct for any $\bar A$, but no faster than
+/// powers until $\bar A$ has structure.
 ///
-/// Implements Eq. (S5): at $\omega_k = e^{-2\pi i k/L}$, with
-/// $g = \frac{2}{\Delta}\frac{1-\omega}{1+\omega}$ and the Cauchy sums
-/// $k_{ab} = \sum_n \frac{u_n v_n}{g - \lambda_n}$ over both halves of each
-/// conjugate pair (blocks of size 1 and $r$ for a rank-$r$ correction),
-/// $\hat K(\omega) = \frac{2}{1+\omega}\big(k_{00} - k_{01}(I + k_{11})^{-1} k_{10}\big)$,
-/// and $\bar K = \mathcal{F}^{-1}(\hat K)$. At $\omega = -1$ (even $L$) the
-/// limit $\hat K = \frac{\Delta}{2}\tilde C B$ is used. At a node that falls
+/// Implements Eq. (S7): $\hat K(\omega) = \sum_{\ell < L} C\bar A^\ell \bar B\,\omega^\ell = \tilde C (I - \bar A\omega)^{-1} \bar B$.
+///
+/// # Shapes
+/// `a_bar`: `(N, N)`, `b_bar`, `c_tilde`: `(N,)` → `(len,)`.
+///
+/// # Panics
+/// If the shapes disagree.
+///
+/// # References
+/// S4 §3.2 and Lemma C.3 (the truncated generating function).
+// ANCHOR: kernel_generating_function
+pub fn kernel_generating_function(
+    a_bar: &DMatrix<f64>,
+    b_bar: &DVector<f64>,
+    c_tilde: &DVector<f64>,
+    len: usize,
+) -> Vec<f64> {
+    let n = b_bar.len();
+    assert!(
+        a_bar.shape() == (n, n) && c_tilde.len() == n,
+        "kernel_generating_function: Ā {:?}, B̄ ({n},), C̃ ({},)",
+        a_bar.shape(),
+        c_tilde.len()
+    );
+    let complex = |m: &DMatrix<f64>| m.map(|x| Complex::new(x, 0.0));
+    let (a, b) = (
+        complex(a_bar),
+        complex(&DMatrix::from_column_slice(n, 1, b_bar.as_slice())),
+    );
+    let spectrum: Vec<Complex<f64>> = (0..len)
+        .map(|k| {
+            let omega = Complex::from_polar(1.0, -2.0 * PI * k as f64 / len as f64);
+            let m = DMatrix::identity(n, n) - &a * omega; // I − Āω
+            let x = m
+                .lu()
+                .solve(&b)
+                .unwrap_or_else(|| b.map(|_| Complex::new(f64::NAN, 0.0)));
+            c_tilde.iter().zip(x.iter()).map(|(c, x)| x * *c).sum()
+        })
+        .collect();
+    ifft(&spectrum).iter().map(|z| z.re).collect()
+}
+// ANCHOR_END: kernel_generating_function
+
+/// The nodes of S4's Algorithm 1 for a kernel of `len` taps: the roots of
+/// unity $\omega_k = e^{-2\pi i k/L}$ for $k = 0, \dots, \lfloor L/2 \rfloor$
+/// (the `rfft` half: $\bar K$ is real, so the other half mirrors these) and
+/// their bilinear images $g_k = \frac{2}{\Delta}\frac{1 - \omega_k}{1 + \omega_k}$.
+///
+/// # Shapes
+/// → `(⌊len/2⌋ + 1,)` twice (none for `len = 0`).
+pub fn bilinear_nodes(
+    dt: f64,
+    len: usize,
+) -> (Vec<Complex<f64>>, Vec<Complex<f64>>) {
+    let one = Complex::new(1.0, 0.0);
+    let omega: Vec<Complex<f64>> = (0..(len / 2 + 1).min(len))
+        .map(|k| Complex::from_polar(1.0, -2.0 * PI * k as f64 / len as f64))
+        .collect();
+    let g = omega
+        .iter()
+        .map(|w| (one - w) / (one + w) * (2.0 / dt))
+        .collect();
+    (omega, g)
+}
+
+/// The $(r+1)^2$ Cauchy sums of S4's Algorithm 1 at every node: with
+/// $R = (g - \Lambda)^{-1}$ over both halves of each conjugate pair,
+/// $k_{00} = \tilde C R B$, $k_{01} = \tilde C R P$, $k_{10} = P^* R B$,
+/// $k_{11} = P^* R P$ (the last three with one entry per column of $P$).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolventSums {
+    /// The rank $r$ of the correction.
+    pub rank: usize,
+    /// The sums at every node, in order: $k_{00}$; $k_{01}$ (r); $k_{10}$ (r);
+    /// $k_{11}$ (r², row by row).
+    pub sums: Vec<Vec<Complex<f64>>>,
+}
+
+impl ResolventSums {
+    /// Every sum at the nodes `g`, by Eq. (S3) with the divisions shared
+    /// ([`cauchy_many`]).
+    pub fn new(dplr: &Dplr, c_tilde: &[Complex<f64>], g: &[Complex<f64>]) -> Self {
+        let (lambda, b, c) = (
+            with_conjugates(&dplr.lambda),
+            with_conjugates(&dplr.b),
+            with_conjugates(c_tilde),
+        );
+        let p: Vec<Vec<Complex<f64>>> = // the r columns of P, both halves
+            dplr.p.column_iter().map(|col| with_conjugates(col.as_slice())).collect();
+        let times = |u: &[Complex<f64>], v: &[Complex<f64>]| -> Vec<Complex<f64>> {
+            u.iter().zip(v).map(|(u, v)| u * v).collect()
+        };
+        let star = |u: &[Complex<f64>]| -> Vec<Complex<f64>> {
+            u.iter().map(|u| u.conj()).collect()
+        };
+        let mut numerators = vec![times(&c, &b)]; // C̃B
+        numerators.extend(p.iter().map(|pj| times(&c, pj))); // C̃P_j
+        numerators.extend(p.iter().map(|pi| times(&star(pi), &b))); // P_i*B
+        for pi in &p {
+            numerators.extend(p.iter().map(|pj| times(&star(pi), pj))); // P_i*P_j
+        }
+        ResolventSums {
+            rank: p.len(),
+            sums: cauchy_many(&numerators, g, &lambda),
+        }
+    }
+
+    /// The Woodbury identity at node `k`: $k_{00} - k_{01}(I + k_{11})^{-1}k_{10}$,
+    /// an $r \times r$ solve.
+    ///
+    /// Implements Eq. (S4) through its bilinear forms:
+    /// $\tilde C (R^{-1} + PP^*)^{-1} B = k_{00} - k_{01}(I + k_{11})^{-1}k_{10}$.
+    // ANCHOR: woodbury
+    pub fn woodbury(&self, k: usize) -> Complex<f64> {
+        let r = self.rank;
+        let one = Complex::new(1.0, 0.0);
+        let m = DMatrix::from_fn(r, r, |i, j| {
+            self.sums[1 + 2 * r + i * r + j][k]
+                + if i == j { one } else { 0.0 * one }
+        });
+        let rhs = DVector::from_fn(r, |i, _| self.sums[1 + r + i][k]);
+        let x = m
+            .lu()
+            .solve(&rhs)
+            .unwrap_or_else(|| rhs.map(|_| one * f64::NAN));
+        let correction: Complex<f64> =
+            (0..r).map(|j| self.sums[1 + j][k] * x[j]).sum();
+        self.sums[0][k] - correction
+    }
+}
+
+/// The real kernel from the spectrum at the nodes $k = 0, \dots, \lfloor L/2
+/// \rfloor$: the other half is the mirror image, $\hat K(\bar\omega) =
+/// \overline{\hat K(\omega)}$, then the inverse FFT.
+///
+/// # Shapes
+/// `half`: `(⌊len/2⌋ + 1,)` → `(len,)`.
+pub fn kernel_from_half_spectrum(half: &[Complex<f64>], len: usize) -> Vec<f64> {
+    let mut spectrum = half.to_vec();
+    for k in half.len()..len {
+        spectrum.push(half[len - k].conj());
+    }
+    ifft(&spectrum).iter().map(|z| z.re).collect()
+}
+
+/// The S4 convolution kernel of a DPLR system discretized by the bilinear
+/// rule, from $\tilde C = C(I - \bar A^L)$ (the parameter S4 trains): S4's
+/// Algorithm 1 in four steps, nodes, Cauchy sums, Woodbury, inverse FFT.
+///
+/// Implements Eq. (S5): $\hat K(\omega) = \frac{2}{1+\omega}\big(k_{00} - k_{01}(I + k_{11})^{-1} k_{10}\big)$,
+/// $\bar K = \mathcal{F}^{-1}(\hat K)$. At $\omega = -1$ (even $L$) the limit
+/// $\hat K = \frac{\Delta}{2}\tilde C B$ is used. At a node that falls
 /// exactly on a pole (S4-FouT's $\lambda = 0$ at $\omega = 1$) the Cauchy
 /// form is a removable $0/0$; that one node is solved densely.
 ///
@@ -217,85 +379,44 @@ pub fn kernel_dplr(
         c_tilde.len(),
         dplr.lambda.len()
     );
-    let (lambda, b, c) = (
-        with_conjugates(&dplr.lambda),
-        with_conjugates(&dplr.b),
-        with_conjugates(c_tilde),
-    );
-    let p: Vec<Vec<Complex<f64>>> = // the r columns of P, both halves
-        dplr.p.column_iter().map(|col| with_conjugates(col.as_slice())).collect();
-    let one = Complex::new(1.0, 0.0);
-    // K̄ is real, so K̂ at ω̄ is the conjugate of K̂ at ω: only the nodes
-    // k = 0 … L/2 are evaluated (the `rfft` half), the rest are mirrored.
-    let half = len / 2 + 1;
-    let omega: Vec<Complex<f64>> = (0..half.min(len))
-        .map(|k| Complex::from_polar(1.0, -2.0 * PI * k as f64 / len as f64))
-        .collect();
-    let g: Vec<Complex<f64>> = omega
-        .iter()
-        .map(|w| (one - w) / (one + w) * (2.0 / dt))
-        .collect();
-    let product = |u: &[Complex<f64>],
-                   v: &[Complex<f64>],
-                   conj_u: bool|
-     -> Vec<Complex<f64>> {
-        u.iter()
-            .zip(v)
-            .map(|(u, v)| if conj_u { u.conj() * v } else { u * v })
-            .collect()
-    };
-    let r = p.len();
-    // Numerators, in order: C̃B, C̃P_j (r), P_i*B (r), P_i*P_j (r²).
-    let mut numerators = vec![product(&c, &b, false)];
-    numerators.extend(p.iter().map(|pj| product(&c, pj, false)));
-    numerators.extend(p.iter().map(|pi| product(pi, &b, true)));
-    numerators.extend(
-        p.iter()
-            .flat_map(|pi| p.iter().map(move |pj| (pi, pj)))
-            .map(|(pi, pj)| product(pi, pj, true)),
-    );
-    let sums = cauchy_many(&numerators, &g, &lambda);
-    // The bilinear nodes g lie on the imaginary axis, so only poles on it can
-    // be hit: LegT's and FouT's (skew normal parts; FouT's λ = 0 is hit at
-    // ω = 1), never LegS's (Re λ = −½), which then skip the check.
-    let on_axis: Vec<Complex<f64>> = lambda
-        .iter()
-        .copied()
-        .filter(|l| l.re.abs() <= 1e-12 * (1.0 + l.norm()))
-        .collect();
-    let k00 = &sums[0]; // C̃ R B
-    let k01 = &sums[1..1 + r]; // C̃ R P
-    let k10 = &sums[1 + r..1 + 2 * r]; // P* R B
-    let k11 = |i: usize, j: usize| &sums[1 + 2 * r + i * r + j]; // P* R P
-    let at_minus_one =
-        c.iter().zip(&b).map(|(c, b)| c * b).sum::<Complex<f64>>() * (dt / 2.0);
-    let mut spectrum: Vec<Complex<f64>> = (0..omega.len())
+    let (omega, g) = bilinear_nodes(dt, len); // 1. the nodes
+    let sums = ResolventSums::new(dplr, c_tilde, &g); // 2. the Cauchy sums
+    let on_axis = poles_on_the_imaginary_axis(&dplr.lambda);
+    let half: Vec<Complex<f64>> = (0..omega.len())
         .map(|k| {
-            if (one + omega[k]).norm() < 1e-9 {
-                return at_minus_one; // ω = −1: the limit of the bilinear factor
+            let one_plus = Complex::new(1.0, 0.0) + omega[k];
+            if one_plus.norm() < 1e-9 {
+                return limit_at_minus_one(&dplr.b, c_tilde, dt); // ω = −1
             }
-            if on_a_pole(g[k], &on_axis) {
-                // A removable 0/0 of the Cauchy form (FouT's λ = 0 at ω = 1):
-                // solve the dense resolvent at this one node instead.
-                return resolvent_dense(g[k], &lambda, &p, &b, &c)
-                    * (2.0 / (one + omega[k]));
-            }
-            // Woodbury: k00 − k01 (I + k11)⁻¹ k10, an r × r solve per node.
-            let m = DMatrix::from_fn(r, r, |i, j| {
-                k11(i, j)[k] + if i == j { one } else { 0.0 * one }
-            });
-            let rhs = DVector::from_fn(r, |i, _| k10[i][k]);
-            let x = m
-                .lu()
-                .solve(&rhs)
-                .unwrap_or_else(|| DVector::from_element(r, one * f64::NAN));
-            let correction: Complex<f64> = (0..r).map(|j| k01[j][k] * x[j]).sum();
-            (k00[k] - correction) * (2.0 / (one + omega[k]))
+            let resolvent = if on_a_pole(g[k], &on_axis) {
+                resolvent_dense(g[k], dplr, c_tilde) // a removable 0/0
+            } else {
+                sums.woodbury(k) // 3. Woodbury
+            };
+            resolvent * (2.0 / one_plus)
         })
         .collect();
-    for k in omega.len()..len {
-        spectrum.push(spectrum[len - k].conj());
-    }
-    Ok(ifft(&spectrum).iter().map(|z| z.re).collect())
+    Ok(kernel_from_half_spectrum(&half, len)) // 4. the inverse FFT
 }
 // ANCHOR_END: kernel_dplr
+
+/// $\hat K(-1) = \frac{\Delta}{2}\tilde C B$ over both halves of each pair:
+/// the limit of the bilinear factor $\frac{2}{1+\omega}$ times the resolvent.
+fn limit_at_minus_one(
+    b: &[Complex<f64>],
+    c_tilde: &[Complex<f64>],
+    dt: f64,
+) -> Complex<f64> {
+    let half: Complex<f64> = c_tilde.iter().zip(b).map(|(c, b)| c * b).sum();
+    Complex::new(dt * half.re, 0.0) // (Δ/2)·2 Re
+}
+
+/// The poles that bilinear nodes can hit: $g$ lies on the imaginary axis, so
+/// only LegT's and FouT's (skew normal parts) can be hit, never LegS's
+/// ($\mathrm{Re}\,\lambda = -\frac12$), which then skips the check.
+fn poles_on_the_imaginary_axis(lambda: &[Complex<f64>]) -> Vec<Complex<f64>> {
+    with_conjugates(lambda)
+        .into_iter()
+        .filter(|l| l.re.abs() <= 1e-12 * (1.0 + l.norm()))
+        .collect()
+}

@@ -5,9 +5,10 @@
 use nalgebra::{Complex, DMatrix, DVector};
 use rayon::prelude::*;
 
-use super::kernel::kernel_dplr;
+use super::fast_kernel::{Nodes, kernel_dplr_fast};
 use super::nplr::{Dplr, nplr_legs};
 use crate::error::{Result, check_size};
+use crate::support::fft::causal_conv_fft_columns_with;
 use crate::support::rng::{log_uniform, normal_vector, seeded};
 use crate::traits::{Convolutional, Recurrent};
 
@@ -40,6 +41,7 @@ pub struct S4Layer {
     lambda: Vec<Complex<f64>>,
     p: DMatrix<Complex<f64>>,
     b: Vec<Complex<f64>>,
+    nodes: Nodes,
 }
 
 fn full(v: &[Complex<f64>]) -> Vec<Complex<f64>> {
@@ -78,6 +80,7 @@ impl S4Layer {
             lambda,
             p,
             b,
+            nodes: Nodes::new(len),
         };
         for _ in 0..channels {
             let dt = log_uniform(&mut rng, 1e-3, 1e-1);
@@ -196,7 +199,10 @@ impl Recurrent for S4Layer {
 }
 
 impl Convolutional for S4Layer {
-    /// The first `len` taps of every channel's S4 kernel (Eq. S5).
+    /// The first `len` taps of every channel's S4 kernel (Eq. S5), by the
+    /// fast route ([`kernel_dplr_fast`]: the same algorithm with its Cauchy
+    /// sums folded over conjugate pairs; a test holds it to the readable
+    /// [`super::kernel::kernel_dplr`]), channels in parallel.
     ///
     /// # Panics
     /// If `len` exceeds the length $L$ that $\tilde C$ was built for.
@@ -210,11 +216,40 @@ impl Convolutional for S4Layer {
             .channels
             .par_iter()
             .map(|ch| {
-                kernel_dplr(&self.dplr, &ch.c_tilde, ch.dt, self.len)
+                kernel_dplr_fast(&self.dplr, &ch.c_tilde, ch.dt, &self.nodes)
                     .unwrap_or_else(|_| vec![f64::NAN; self.len])
             })
             .collect();
         DMatrix::from_fn(len, self.width(), |l, h| columns[h][l])
+    }
+
+    /// The fused fast path, as S4D's: each channel's kernel is built inside
+    /// the parallel FFT loop and used at once. Equal to the provided
+    /// `convolve` (kernel, then
+    /// [`causal_conv_fft_columns`](crate::support::fft::causal_conv_fft_columns)).
+    ///
+    /// # Panics
+    /// If `u` does not have one column per channel, or is longer than the
+    /// length $L$ that $\tilde C$ was built for.
+    fn convolve(&self, u: &DMatrix<f64>) -> DMatrix<f64> {
+        assert!(
+            u.ncols() == self.width() && u.nrows() <= self.len,
+            "S4Layer::convolve: input has shape {:?} but the layer has {} channels and L = {}",
+            u.shape(),
+            self.width(),
+            self.len
+        );
+        let mut y = causal_conv_fft_columns_with(u, |h, signal| {
+            let ch = &self.channels[h];
+            match kernel_dplr_fast(&self.dplr, &ch.c_tilde, ch.dt, &self.nodes) {
+                Ok(k) => signal.copy_from_slice(&k[..signal.len()]),
+                Err(_) => signal.fill(f64::NAN),
+            }
+        });
+        for (h, mut column) in y.column_iter_mut().enumerate() {
+            column.axpy(self.channels[h].d, &u.column(h), 1.0);
+        }
+        y
     }
 
     fn skip(&self) -> DVector<f64> {

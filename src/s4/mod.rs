@@ -7,6 +7,7 @@
 //! four Cauchy sums and a rank-one Woodbury correction ([`kernel`]); the
 //! [`layer`] runs it as a convolution or, step by step, as a recurrence.
 
+pub mod fast_kernel;
 pub mod kernel;
 pub mod layer;
 pub mod nplr;

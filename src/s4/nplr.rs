@@ -247,7 +247,7 @@ mod tests {
 
     #[test]
     fn spectrum_of_the_legs_normal_part() {
-        // math.md §2.7 (N = 8): −½ ± i{0.42749, 1.95779, 5.35421, 19.85741}.
+        // s4 `hippo.py::nplr('legs', 8)`: −½ ± i{0.42749, 1.95779, 5.35421, 19.85741}.
         let d = nplr_legs(8).unwrap();
         let mut omega: Vec<f64> = d.lambda.iter().map(|l| -l.im).collect();
         omega.sort_by(f64::total_cmp);

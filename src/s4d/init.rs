@@ -44,7 +44,8 @@ pub(crate) fn check_pairs(n: usize) -> Result<usize> {
 ///
 /// # References
 /// S4D §4; s4 `dplr.py::dplr` (`init='lin'`, `'inv'`, `'real'`). The Mamba
-/// paper's "−½ + ni" for S4D-Lin drops the π (math.md §10).
+/// paper's "−½ + ni" for S4D-Lin (its §3.6) drops the π that the S4D paper and
+/// `dplr.py` keep.
 // ANCHOR: s4d_init
 pub fn eigenvalues(init: S4dInit, n: usize) -> Result<Vec<Complex<f64>>> {
     let modes = check_pairs(n)?;
@@ -97,9 +98,8 @@ mod tests {
             real.iter().map(|l| l.re).collect::<Vec<_>>(),
             vec![-1.0, -2.0, -3.0]
         );
-        // math.md §5.2: N = 64 gives 1283.43, 414.23, 240.39, 165.88, …; its last
-        // value, 0.32364, disagrees with its own formula, which gives
-        // (64/π)(64/63 − 1) = 0.323362 (checked here).
+        // S4D-Inv at N = 64 (s4 `dplr.py::dplr(init='inv')`): 1283.43, 414.23,
+        // 240.39, 165.88, …, and last (64/π)(64/63 − 1) = 0.323362.
         let inv = eigenvalues(S4dInit::Inv, 64).unwrap();
         for (k, want) in [(0, 1283.43), (1, 414.23), (2, 240.39), (3, 165.88)] {
             assert!((inv[k].im - want).abs() < 0.005, "{k}: {}", inv[k].im);
@@ -109,7 +109,7 @@ mod tests {
 
     #[test]
     fn s4d_legs_is_the_legs_normal_spectrum() {
-        // math.md §2.7 (N = 8): −½ ± i{0.42749, 1.95779, 5.35421, 19.85741}.
+        // s4 `hippo.py::nplr('legs', 8)`: −½ ± i{0.42749, 1.95779, 5.35421, 19.85741}.
         let mut omega: Vec<f64> = eigenvalues(S4dInit::Legs, 8)
             .unwrap()
             .iter()

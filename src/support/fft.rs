@@ -204,6 +204,42 @@ pub fn ifft(x: &[Complex<f64>]) -> Vec<Complex<f64>> {
     buffer.iter().map(|v| v * scale).collect()
 }
 
+/// The real signal of length `len` whose spectrum has the first
+/// $\lfloor len/2 \rfloor + 1$ bins `half` (the rest are their mirror
+/// images), by `realfft`'s complex-to-real transform, normalised by `1/len`:
+/// what [`ifft`] of the mirrored spectrum gives, real part, in half the work.
+/// The imaginary parts of the DC bin and (even `len`) the Nyquist bin are
+/// dropped, as taking the real part drops them. Plans are cached per thread.
+///
+/// # Panics
+/// If `half` does not have `len / 2 + 1` entries (none for `len = 0`).
+pub fn irfft(half: &[Complex<f64>], len: usize) -> Vec<f64> {
+    assert_eq!(
+        half.len(),
+        (len / 2 + 1).min(len),
+        "irfft: {} bins for a signal of length {len}",
+        half.len()
+    );
+    if len == 0 {
+        return Vec::new();
+    }
+    thread_local! {
+        static PLANNER: std::cell::RefCell<RealFftPlanner<f64>> =
+            std::cell::RefCell::new(RealFftPlanner::new());
+    }
+    let inverse = PLANNER.with(|p| p.borrow_mut().plan_fft_inverse(len));
+    let mut spectrum = half.to_vec();
+    spectrum[0].im = 0.0;
+    if len.is_multiple_of(2) {
+        spectrum[len / 2].im = 0.0;
+    }
+    let mut out = inverse.make_output_vec();
+    // The lengths match the plan and the real bins are real: it cannot fail.
+    let _ = inverse.process(&mut spectrum, &mut out);
+    let scale = 1.0 / len as f64;
+    out.iter().map(|v| v * scale).collect()
+}
+
 /// The DFT by its definition, in O(n²): the test oracle of [`fft`] and [`ifft`].
 ///
 /// Implements $X_j = \sum_t x_t  e^{\mp 2\pi i jt/n}$ (`−` forward, `+` with

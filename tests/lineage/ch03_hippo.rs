@@ -17,10 +17,11 @@ use ssm_lineage::lssl::Rule;
 
 use crate::cases;
 
-/// The reference coefficients of math.md §2.8 are printed to 8 significant
+/// The reference coefficients of `tests/golden/hippo_reference.py` (hippo-code's
+/// algorithms, `model/hippo.py`) are printed to 8 significant
 /// digits: agreement to 5e-8 is agreement to the last printed digit.
 const PRINTED_8_DIGITS: f64 = 5e-8;
-/// The reference MSEs of math.md §2.8 are printed to 3 significant digits
+/// Its reference MSEs are printed to 3 significant digits
 /// (half a unit of the last digit is ≤ 0.35 % of the value).
 const PRINTED_3_DIGITS: f64 = 0.0035;
 
@@ -78,8 +79,9 @@ fn mse(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / a.len() as f64
 }
 
-/// math.md §2.8: reconstruction of the whole history of a fixed signal,
-/// L = 1000, against NumPy ports of hippo-code.
+/// Reconstruction of the whole history of a fixed signal, L = 1000, against
+/// `tests/golden/hippo_reference.txt` (hippo-code's `HiPPO_LegS` and `HiPPO`
+/// algorithms, by `tests/golden/hippo_reference.py`).
 #[test]
 fn reference_reconstruction_errors() {
     let len = 1000;
@@ -163,8 +165,8 @@ fn legs_lti_impulse_response_is_warped_legendre() {
 
 /// S4's view of LegS: run as an LTI system (bilinear, Δ = 1e-3, N = 64) on
 /// sin(2πt) + 0.3 cos(6πt), the warped-Legendre reconstruction (Eq. H11) of
-/// the last time unit has an RMSE of 0.0065 in math.md §2.6 (NumPy port of
-/// the reference code), printed to two digits: agreement within 5e-5.
+/// the last time unit has an RMSE of 0.0065 (`tests/golden/hippo_reference.py`,
+/// printed to two significant digits): agreement within 5e-5.
 #[test]
 fn legs_lti_reconstructs_the_recent_past() {
     let (dt, steps) = (1e-3, 3000);
@@ -294,7 +296,7 @@ proptest! {
     /// (projections onto nested subspaces), while the recurrence's error falls
     /// from N = 4 to N = 8 and far below N = 4 at N = 16, but need not fall from
     /// 8 to 16: its discretization error grows with N (the high modes decay
-    /// fastest, like math.md §2.8's N = 32 vs 64), and at L = 3000 it can exceed
+    /// fastest, like the reference LegS's N = 32 vs 64 in `tests/golden/hippo_reference.txt`), and at L = 3000 it can exceed
     /// the projection error.
     #[test]
     fn reconstruction_error_falls_with_n(

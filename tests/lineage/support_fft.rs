@@ -4,7 +4,7 @@
 use nalgebra::Complex;
 use proptest::prelude::*;
 use ssm_lineage::support::fft::{
-    causal_conv_direct, causal_conv_fft, dft_naive, fft, ifft,
+    causal_conv_direct, causal_conv_fft, dft_naive, fft, ifft, irfft,
 };
 
 use crate::cases;
@@ -39,6 +39,27 @@ proptest! {
             prop_assert!((a - b).abs() <= bound, "{a} vs {b}, bound {bound}");
         }
         prop_assert_eq!(fast.len(), len);
+    }
+
+    /// The complex-to-real inverse of a half spectrum is the real part of
+    /// the inverse FFT of the mirrored spectrum (rounding of two transforms:
+    /// DFT_REL_TOL of Σ|X|/n, which bounds every output).
+    #[test]
+    fn irfft_is_the_mirrored_ifft(len in 0usize..200, seed in any::<u64>()) {
+        let m = gaussian(len / 2 + 1, 2, seed);
+        let half: Vec<Complex<f64>> =
+            (0..(len / 2 + 1).min(len)).map(|k| Complex::new(m[(k, 0)], m[(k, 1)])).collect();
+        let mut full = half.clone();
+        for k in half.len()..len {
+            full.push(half[len - k].conj());
+        }
+        let want: Vec<f64> = ifft(&full).iter().map(|z| z.re).collect();
+        let got = irfft(&half, len);
+        prop_assert_eq!(got.len(), len);
+        let scale = full.iter().map(|v| v.norm()).sum::<f64>().max(1.0) / len.max(1) as f64;
+        for (a, b) in got.iter().zip(&want) {
+            prop_assert!((a - b).abs() <= DFT_REL_TOL * scale, "{a} vs {b}");
+        }
     }
 
     #[test]
