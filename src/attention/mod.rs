@@ -6,6 +6,8 @@
 
 use nalgebra::DMatrix;
 
+use crate::support::shapes::{same_rows, same_shape};
+
 /// Causal (masked) softmax attention of one head.
 ///
 /// Implements Eq. (I1): $y_i = \sum_{j \le i}
@@ -22,26 +24,26 @@ use nalgebra::DMatrix;
 ///
 /// # References
 /// Vaswani et al. 2017, Eq. (1), with the causal mask of the decoder.
+///
+/// # Examples
+/// ```
+/// use nalgebra::DMatrix;
+/// use ssm_lineage::attention::causal_attention;
+/// // Position 0 sees only itself: its output is its own value.
+/// let q = DMatrix::from_row_slice(2, 1, &[1.0, 2.0]);
+/// let v = DMatrix::from_row_slice(2, 1, &[5.0, -1.0]);
+/// let y = causal_attention(&q, &q, &v);
+/// assert_eq!(y[(0, 0)], 5.0);
+/// assert!(y[(1, 0)] < 5.0 && y[(1, 0)] > -1.0); // a weighted mean of both
+/// ```
 // ANCHOR: causal_attention
 pub fn causal_attention(
     q: &DMatrix<f64>,
     k: &DMatrix<f64>,
     v: &DMatrix<f64>,
 ) -> DMatrix<f64> {
-    assert_eq!(
-        q.shape(),
-        k.shape(),
-        "causal_attention: q {:?} vs k {:?}",
-        q.shape(),
-        k.shape()
-    );
-    assert_eq!(
-        q.nrows(),
-        v.nrows(),
-        "causal_attention: q {:?} vs v {:?}",
-        q.shape(),
-        v.shape()
-    );
+    same_shape("causal_attention", ("q", q.shape()), ("k", k.shape()));
+    same_rows("causal_attention", ("q", q.shape()), ("v", v.shape()));
     let (len, d) = q.shape();
     let scale = 1.0 / (d as f64).sqrt();
     let mut y = DMatrix::zeros(len, v.ncols()); // (len, d_v)

@@ -160,6 +160,18 @@ impl LegsProjector {
     ///
     /// # Errors
     /// [`crate::Error::InvalidParameter`] for `n == 0`.
+    ///
+    /// # Examples
+    /// ```
+    /// use ssm_lineage::hippo::{LegsProjector, LegsRule};
+    /// // A ramp is its mean and its slope: forward Euler keeps exactly those.
+    /// let mut p = LegsProjector::new(4, LegsRule::ForwardEuler)?;
+    /// p.run(&[1.0, 2.0, 3.0, 4.0, 5.0])?;
+    /// let c = p.coefficients();
+    /// assert!((c[0] - 3.0).abs() < 1e-12 && (c[1] - 3f64.sqrt()).abs() < 1e-12);
+    /// assert!(c[2].abs() < 1e-12 && c[3].abs() < 1e-12);
+    /// # Ok::<(), ssm_lineage::Error>(())
+    /// ```
     pub fn new(n: usize, rule: LegsRule) -> Result<Self> {
         Ok(LegsProjector {
             transition: legs(n)?,

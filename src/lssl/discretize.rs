@@ -51,6 +51,19 @@ impl Rule {
 /// # Errors
 /// [`Error::InvalidParameter`] if `dt` is not finite and positive, if α is
 /// outside [0, 1], or if the implicit rules meet a singular $I - \alpha\Delta A$.
+///
+/// # Examples
+/// ```
+/// use nalgebra::{DMatrix, DVector};
+/// use ssm_lineage::lssl::{Rule, Ssm, discretize::discretize};
+/// // x' = −x + u with ZOH: Ā = e^{−Δ}, B̄ = 1 − e^{−Δ}.
+/// let ssm = Ssm::new(DMatrix::from_element(1, 1, -1.0), DVector::from_element(1, 1.0),
+///     DVector::from_element(1, 1.0), 0.0)?;
+/// let d = discretize(&ssm, 0.1, Rule::Zoh)?;
+/// assert!((d.a_bar[(0, 0)] - (-0.1f64).exp()).abs() < 1e-15);
+/// assert!((d.b_bar[0] - (1.0 - (-0.1f64).exp())).abs() < 1e-15);
+/// # Ok::<(), ssm_lineage::Error>(())
+/// ```
 pub fn discretize(ssm: &Ssm, dt: f64, rule: Rule) -> Result<DiscreteSsm> {
     match rule {
         Rule::ForwardEuler => discretize_forward_euler(ssm, dt),

@@ -88,24 +88,24 @@ impl MambaBlock {
     /// The selection mechanism on a whole sequence: everything the scan
     /// needs, computed from the input.
     ///
-    /// Implements Eq. (M1): $(x, z) = h W_{in}$, $x \leftarrow \mathrm{SiLU}(\mathrm{conv}(x))$,
+    /// Implements Eq. (M1): $(x, z) = v W_{in}$, $x \leftarrow \mathrm{SiLU}(\mathrm{conv}(x))$,
     /// $(\delta, B, C) = x W_{x}$ split as (dt_rank, N, N),
     /// $\Delta = \mathrm{softplus}(\delta W_{dt} + b_{dt})$.
     ///
     /// # Shapes
-    /// `h`: `(len, d_model)`.
+    /// `input`: `(len, d_model)`.
     ///
     /// # References
     /// Mamba Algorithm 2, §3.6 (Δ through a rank-`dt_rank` projection);
     /// `mamba_simple.py::Mamba.forward`.
     // ANCHOR: select
-    pub fn select(&self, h: &DMatrix<f64>) -> Selection {
+    pub fn select(&self, input: &DMatrix<f64>) -> Selection {
         let (di, n, r) = (
             self.config.d_inner(),
             self.config.d_state,
             self.config.dt_rank,
         );
-        let xz = self.in_proj.forward(h); // (len, 2·d_inner)
+        let xz = self.in_proj.forward(input); // (len, 2·d_inner)
         let x_raw = xz.columns(0, di).into_owned();
         let z = xz.columns(di, di).into_owned();
         let x = causal_conv(&x_raw, &self.conv_weight, &self.conv_bias).map(silu);
@@ -138,14 +138,14 @@ impl MambaBlock {
     /// then $y W_{out}$, with the selection of Eq. (M1).
     ///
     /// # Shapes
-    /// `h`: `(len, d_model)` → `(len, d_model)`, and the cache that
+    /// `input`: `(len, d_model)` → `(len, d_model)`, and the cache that
     /// [`MambaBlock::step`] continues from.
     ///
     /// # References
     /// Mamba §3.4, Fig. 3; `mamba_simple.py::Mamba.forward` (the slow path).
     // ANCHOR: block_forward
-    pub fn forward(&self, h: &DMatrix<f64>) -> (DMatrix<f64>, BlockCache) {
-        let s = self.select(h);
+    pub fn forward(&self, input: &DMatrix<f64>) -> (DMatrix<f64>, BlockCache) {
+        let s = self.select(input);
         let a = self.a();
         let args = SelectiveScan::new(&s.x, &s.delta, &a, &s.b, &s.c)
             .with_skip(&self.d)

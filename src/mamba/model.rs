@@ -77,6 +77,18 @@ impl MambaModel {
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] if the configuration is invalid.
+    ///
+    /// # Examples
+    /// ```
+    /// use ssm_lineage::mamba::{MambaConfig, MambaModel};
+    /// let model = MambaModel::new(&MambaConfig::new(16, 2, 10), 7)?;
+    /// // The parallel pass and prefill + recurrent steps give the same logits.
+    /// let whole = model.forward(&[1, 2, 3])?;
+    /// let (_, mut caches) = model.prefill(&[1, 2])?;
+    /// let last = model.step(3, &mut caches)?;
+    /// assert!((whole.row(2).transpose() - last).amax() < 1e-10);
+    /// # Ok::<(), ssm_lineage::Error>(())
+    /// ```
     pub fn new(config: &MambaConfig, seed: u64) -> Result<Self> {
         config.validate()?;
         let mut rng = seeded(seed);
@@ -130,8 +142,8 @@ impl MambaModel {
     /// The hidden states after the final norm for a whole sequence, and each
     /// block's cache for continuing it.
     ///
-    /// Implements Eq. (M9): $h \leftarrow h + \mathrm{Mamba}(\mathrm{RMSNorm}(h))$
-    /// for every block, then $\mathrm{RMSNorm}_f(h)$.
+    /// Implements Eq. (M9): $r \leftarrow r + \mathrm{Mamba}(\mathrm{RMSNorm}(r))$
+    /// for every block, then $\mathrm{RMSNorm}_f(r)$.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] for an empty sequence or a token outside
@@ -148,16 +160,16 @@ impl MambaModel {
             return Err(Error::invalid("tokens", 0, "at least one token"));
         }
         check_tokens(tokens, self.config.vocab_size)?;
-        let mut h = DMatrix::from_fn(tokens.len(), self.config.d_model, |t, j| {
+        let mut r = DMatrix::from_fn(tokens.len(), self.config.d_model, |t, j| {
             self.embedding[(j, tokens[t])]
         });
         let mut caches = Vec::with_capacity(self.layers.len());
         for (norm, block) in &self.layers {
-            let (out, cache) = block.forward(&norm.apply_rows(&h));
-            h += out;
+            let (out, cache) = block.forward(&norm.apply_rows(&r));
+            r += out;
             caches.push(cache);
         }
-        Ok((self.norm_f.apply_rows(&h), caches))
+        Ok((self.norm_f.apply_rows(&r), caches))
     }
     // ANCHOR_END: model_hidden
 
@@ -166,8 +178,8 @@ impl MambaModel {
     /// # Errors
     /// As [`MambaModel::hidden`].
     pub fn forward(&self, tokens: &[usize]) -> Result<DMatrix<f64>> {
-        let (h, _) = self.hidden(tokens)?;
-        Ok(h * &self.embedding)
+        let (r, _) = self.hidden(tokens)?;
+        Ok(r * &self.embedding)
     }
 
     /// Runs the prompt in parallel mode and returns the logits of its last
@@ -179,8 +191,8 @@ impl MambaModel {
         &self,
         prompt: &[usize],
     ) -> Result<(DVector<f64>, Vec<BlockCache>)> {
-        let (h, caches) = self.hidden(prompt)?;
-        let last = h.row(h.nrows() - 1).transpose();
+        let (r, caches) = self.hidden(prompt)?;
+        let last = r.row(r.nrows() - 1).transpose();
         Ok((self.embedding.tr_mul(&last), caches))
     }
 
@@ -211,11 +223,11 @@ impl MambaModel {
             caches.len(),
             self.layers.len()
         );
-        let mut h = self.embedding.column(token).into_owned();
+        let mut r = self.embedding.column(token).into_owned();
         for ((norm, block), cache) in self.layers.iter().zip(caches.iter_mut()) {
-            h += block.step(&norm.apply(&h), cache);
+            r += block.step(&norm.apply(&r), cache);
         }
-        Ok(self.embedding.tr_mul(&self.norm_f.apply(&h)))
+        Ok(self.embedding.tr_mul(&self.norm_f.apply(&r)))
     }
     // ANCHOR_END: model_step
 

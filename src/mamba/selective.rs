@@ -154,10 +154,10 @@ impl<'a> SelectiveScan<'a> {
         (self.u.nrows(), self.u.ncols(), self.a.ncols())
     }
 
-    /// Δ at step `t` of channel `h`: softplus(delta + bias) or delta + bias.
-    pub fn step_size(&self, t: usize, h: usize) -> f64 {
-        let bias = self.delta_bias.map_or(0.0, |b| b[h]);
-        let raw = self.delta[(t, h)] + bias;
+    /// Δ at step `t` of channel `ch`: softplus(delta + bias) or delta + bias.
+    pub fn step_size(&self, t: usize, ch: usize) -> f64 {
+        let bias = self.delta_bias.map_or(0.0, |b| b[ch]);
+        let raw = self.delta[(t, ch)] + bias;
         if self.delta_softplus {
             softplus(raw)
         } else {
@@ -165,14 +165,14 @@ impl<'a> SelectiveScan<'a> {
         }
     }
 
-    /// The discretized pair $(\bar A, \bar B)$ of channel `h`, state `k`, step `t`.
+    /// The discretized pair $(\bar A, \bar B)$ of channel `ch`, state `k`, step `t`.
     ///
     /// Implements Eq. (M2): $\bar A = e^{\Delta A}$ and $\bar B = \Delta B$
     /// (reference code) or $\bar B = \frac{e^{\Delta A} - 1}{A} B$ (exact ZOH).
     // ANCHOR: discretize_selective
-    pub fn discretized(&self, t: usize, h: usize, k: usize) -> (f64, f64) {
-        let dt = self.step_size(t, h);
-        let a = self.a[(h, k)];
+    pub fn discretized(&self, t: usize, ch: usize, k: usize) -> (f64, f64) {
+        let dt = self.step_size(t, ch);
+        let a = self.a[(ch, k)];
         let a_bar = (dt * a).exp();
         let b_bar = match self.b_rule {
             BRule::Euler => dt * self.b[(t, k)],
@@ -183,11 +183,11 @@ impl<'a> SelectiveScan<'a> {
     }
     // ANCHOR_END: discretize_selective
 
-    /// The output of channel `h` at step `t` from the SSM's part $C_t h_t$:
+    /// The output of channel `ch` at step `t` from the SSM's part $C_t h_t$:
     /// plus the skip $D u_t$, times the gate $\mathrm{SiLU}(z_t)$, if given.
-    pub fn readout(&self, t: usize, h: usize, ssm: f64) -> f64 {
-        let skip = self.d_skip.map_or(0.0, |d| d[h] * self.u[(t, h)]);
-        let gate = self.z.map_or(1.0, |z| silu(z[(t, h)]));
+    pub fn readout(&self, t: usize, ch: usize, ssm: f64) -> f64 {
+        let skip = self.d_skip.map_or(0.0, |d| d[ch] * self.u[(t, ch)]);
+        let gate = self.z.map_or(1.0, |z| silu(z[(t, ch)]));
         (ssm + skip) * gate
     }
 }

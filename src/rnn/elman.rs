@@ -188,6 +188,18 @@ impl ElmanRnn {
     ///
     /// # Panics
     /// If `x` has the wrong number of columns or `h0` the wrong length.
+    ///
+    /// # Examples
+    /// ```
+    /// use nalgebra::{DMatrix, DVector};
+    /// use ssm_lineage::rnn::elman::{ElmanRnn, RnnConfig};
+    /// let config = RnnConfig { hidden: 8, input: 1, output: 1, spectral_radius: 0.9, input_scale: 1.0 };
+    /// let rnn = ElmanRnn::random(&config, 3)?;
+    /// let h = rnn.hidden_states(&DMatrix::from_element(5, 1, 0.5), &DVector::zeros(8));
+    /// assert_eq!(h.shape(), (5, 8));
+    /// assert!(h.iter().all(|v| v.abs() < 1.0)); // tanh keeps every state in (−1, 1)
+    /// # Ok::<(), ssm_lineage::Error>(())
+    /// ```
     // ANCHOR: elman_forward
     pub fn hidden_states(
         &self,

@@ -325,6 +325,7 @@ impl ResolventSums {
             (0..r).map(|j| self.sums[1 + j][k] * x[j]).sum();
         self.sums[0][k] - correction
     }
+    // ANCHOR_END: woodbury
 }
 
 /// The real kernel from the spectrum at the nodes $k = 0, \dots, \lfloor L/2

@@ -6,6 +6,7 @@ use nalgebra::{Complex, DMatrix, DVector};
 use rayon::prelude::*;
 
 use super::fast_kernel::{Nodes, kernel_dplr_fast};
+use super::kernel::with_conjugates;
 use super::nplr::{Dplr, nplr_legs};
 use crate::error::{Result, check_size};
 use crate::support::fft::causal_conv_fft_columns_with;
@@ -44,13 +45,6 @@ pub struct S4Layer {
     nodes: Nodes,
 }
 
-fn full(v: &[Complex<f64>]) -> Vec<Complex<f64>> {
-    v.iter()
-        .copied()
-        .chain(v.iter().map(|x| x.conj()))
-        .collect()
-}
-
 impl S4Layer {
     /// A random S4 layer: state size `n` (even), `channels` channels,
     /// $\log\Delta \sim U[\log 10^{-3}, \log 10^{-1}]$, $\tilde C$ complex
@@ -59,6 +53,18 @@ impl S4Layer {
     /// # Errors
     /// [`crate::Error::InvalidParameter`] for an odd or zero `n`, or zero
     /// `channels` or `len`.
+    ///
+    /// # Examples
+    /// ```
+    /// use ssm_lineage::s4::S4Layer;
+    /// use ssm_lineage::support::rng::{normal_matrix, seeded};
+    /// use ssm_lineage::traits::{Convolutional, Recurrent};
+    /// // The two modes of S4: convolution with the kernel, and the recurrence.
+    /// let layer = S4Layer::new(2, 8, 64, 1)?;
+    /// let u = normal_matrix(&mut seeded(2), 64, 2, 1.0);
+    /// assert!((layer.convolve(&u) - layer.scan(&u)).amax() < 1e-9);
+    /// # Ok::<(), ssm_lineage::Error>(())
+    /// ```
     pub fn new(channels: usize, n: usize, len: usize, seed: u64) -> Result<Self> {
         check_size("channels", channels)?;
         check_size("len", len)?;
@@ -71,7 +77,7 @@ impl S4Layer {
                 dplr.p[(i - half, j)].conj()
             }
         }); // (N, r), both halves
-        let (lambda, b) = (full(&dplr.lambda), full(&dplr.b));
+        let (lambda, b) = (with_conjugates(&dplr.lambda), with_conjugates(&dplr.b));
         let mut rng = seeded(seed);
         let mut layer = S4Layer {
             dplr,
@@ -127,7 +133,7 @@ impl S4Layer {
                 DMatrix::from_element(n, n, Complex::new(f64::NAN, 0.0))
             });
         let power = a_bar.pow(self.len as u32);
-        let c_tilde_full = DVector::from_vec(full(&c_tilde));
+        let c_tilde_full = DVector::from_vec(with_conjugates(&c_tilde));
         // C (I − Ā^L) = C̃  ⇔  (I − Ā^L)ᵀ Cᵀ = C̃ᵀ
         let c_full = (eye - power)
             .transpose()

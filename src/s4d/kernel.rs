@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::lssl::Rule;
 use crate::lssl::Ssm;
 use crate::lssl::discretize::discretize_diagonal;
+use crate::s4::kernel::with_conjugates;
 
 /// The kernel of a real diagonal system from one mode of each conjugate pair.
 ///
@@ -123,14 +124,13 @@ pub fn kernel_full_conjugate(
     rule: Rule,
     len: usize,
 ) -> Result<Vec<Complex<f64>>> {
-    let both = |v: &[Complex<f64>]| -> Vec<Complex<f64>> {
-        v.iter()
-            .copied()
-            .chain(v.iter().map(|x| x.conj()))
-            .collect()
-    };
-    let (a_bar, b_bar) = discretize_diagonal(&both(lambda), &both(b), dt, rule)?;
-    let c = both(c);
+    let (a_bar, b_bar) = discretize_diagonal(
+        &with_conjugates(lambda),
+        &with_conjugates(b),
+        dt,
+        rule,
+    )?;
+    let c = with_conjugates(c);
     Ok((0..len as i32)
         .map(|l| {
             (0..a_bar.len())

@@ -80,6 +80,17 @@ impl S4dLayer {
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] from [`S4dConfig::validate`].
+    ///
+    /// # Examples
+    /// ```
+    /// use ssm_lineage::s4d::{S4dConfig, S4dInit, S4dLayer};
+    /// use ssm_lineage::support::rng::{normal_matrix, seeded};
+    /// use ssm_lineage::traits::{Convolutional, Recurrent};
+    /// let layer = S4dLayer::new(&S4dConfig::new(3, 16, S4dInit::Lin), 1)?;
+    /// let u = normal_matrix(&mut seeded(2), 100, 3, 1.0);
+    /// assert!((layer.convolve(&u) - layer.scan(&u)).amax() < 1e-9);
+    /// # Ok::<(), ssm_lineage::Error>(())
+    /// ```
     pub fn new(config: &S4dConfig, seed: u64) -> Result<Self> {
         config.validate()?;
         let lambda = eigenvalues(config.init, config.n)?;

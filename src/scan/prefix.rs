@@ -171,6 +171,16 @@ fn for_each_block<E: Associative>(
 ///
 /// # Panics
 /// If `chunk` is 0.
+///
+/// # Examples
+/// ```
+/// use ssm_lineage::scan::Affine;
+/// use ssm_lineage::scan::prefix::{linear_recurrence, scan_chunked};
+/// // x_t = 0.5 x_{t−1} + 1 from x = 0, in chunks of 3: offsets are the states.
+/// let steps = vec![Affine::new(0.5, 1.0); 7];
+/// let states: Vec<f64> = scan_chunked(&steps, 3).iter().map(|s| s.b).collect();
+/// assert_eq!(states, linear_recurrence(&steps, 0.0));
+/// ```
 // ANCHOR: scan_chunked
 pub fn scan_chunked<E: Associative>(elems: &[E], chunk: usize) -> Vec<E> {
     assert!(

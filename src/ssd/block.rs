@@ -153,10 +153,23 @@ impl Mamba2Block {
     ///
     /// # References
     /// `mamba_ssm/modules/mamba2_simple.py::Mamba2Simple.__init__`.
+    ///
+    /// # Examples
+    /// ```
+    /// use ssm_lineage::ssd::block::{Mamba2Block, Mamba2Config};
+    /// use ssm_lineage::support::rng::{normal_matrix, seeded};
+    /// use ssm_lineage::traits::Recurrent;
+    /// // The chunked parallel pass equals the recurrent step, token by token.
+    /// let block = Mamba2Block::new(&Mamba2Config::new(8, 4), &mut seeded(1))?;
+    /// let input = normal_matrix(&mut seeded(2), 20, 8, 1.0);
+    /// let (parallel, _) = block.forward(&input);
+    /// assert!((parallel - block.scan(&input)).amax() < 1e-10);
+    /// # Ok::<(), ssm_lineage::Error>(())
+    /// ```
     pub fn new(config: &Mamba2Config, rng: &mut StdRng) -> Result<Self> {
         config.validate()?;
-        let (dm, di, h) = (config.d_model, config.d_inner(), config.nheads());
-        let in_dim = 2 * di + 2 * config.ngroups * config.d_state + h;
+        let (dm, di, heads) = (config.d_model, config.d_inner(), config.nheads());
+        let in_dim = 2 * di + 2 * config.ngroups * config.d_state + heads;
         let mut uniform = |rows: usize, cols: usize, bound: f64| {
             DMatrix::from_fn(rows, cols, |_, _| rng.random_range(-bound..bound))
         };
@@ -164,17 +177,18 @@ impl Mamba2Block {
         let conv_weight = uniform(config.conv_dim(), config.d_conv, 0.5);
         let conv_bias = uniform(config.conv_dim(), 1, 0.5).column(0).into_owned();
         let out_proj = uniform(di, dm, 1.0 / (di as f64).sqrt());
-        let dt_bias = DVector::from_fn(h, |_, _| {
+        let dt_bias = DVector::from_fn(heads, |_, _| {
             initial_dt_bias(rng, config.dt_min, config.dt_max)
         });
-        let a_log = DVector::from_fn(h, |_, _| rng.random_range(1.0f64..16.0).ln());
+        let a_log =
+            DVector::from_fn(heads, |_, _| rng.random_range(1.0f64..16.0).ln());
         Ok(Mamba2Block {
             in_proj,
             conv_weight,
             conv_bias,
             dt_bias,
             a_log,
-            d: DVector::from_element(h, 1.0),
+            d: DVector::from_element(heads, 1.0),
             norm_weight: DVector::from_element(di, 1.0),
             out_proj,
             config: config.clone(),
@@ -213,27 +227,27 @@ impl Mamba2Block {
 
     /// The block on a whole sequence, SSD in chunks.
     ///
-    /// Implements Eq. (X9): $(z, xBC, \delta) = h W_{in}$,
+    /// Implements Eq. (X9): $(z, xBC, \delta) = v W_{in}$,
     /// $xBC \leftarrow \mathrm{SiLU}(\mathrm{conv}(xBC))$, $\Delta = \mathrm{softplus}(\delta + b)$,
     /// $y = \mathrm{SSD}(\Delta x, \Delta A, B, C) + D x$,
     /// $\mathrm{out} = \mathrm{RMSNorm}(y \odot \mathrm{SiLU}(z)) W_{out}$.
     ///
     /// # Shapes
-    /// `h`: `(len, d_model)` → `(len, d_model)`, and the cache to continue.
+    /// `input`: `(len, d_model)` → `(len, d_model)`, and the cache to continue.
     ///
     /// # Panics
-    /// If `h` does not have `d_model` columns.
+    /// If `input` does not have `d_model` columns.
     ///
     /// # References
     /// Mamba-2 §7, Fig. 6; `mamba2_simple.py::Mamba2Simple.forward` (unfused path).
     // ANCHOR: mamba2_forward
-    pub fn forward(&self, h: &DMatrix<f64>) -> (DMatrix<f64>, Mamba2Cache) {
+    pub fn forward(&self, input: &DMatrix<f64>) -> (DMatrix<f64>, Mamba2Cache) {
         let c = &self.config;
         assert_eq!(
-            h.ncols(),
+            input.ncols(),
             c.d_model,
             "Mamba2Block: input has shape {:?} but d_model = {}",
-            h.shape(),
+            input.shape(),
             c.d_model
         );
         let (di, gn, heads, p, n) = (
@@ -243,13 +257,13 @@ impl Mamba2Block {
             c.headdim,
             c.d_state,
         );
-        let zxbcdt = h * &self.in_proj;
+        let zxbcdt = input * &self.in_proj;
         let z = zxbcdt.columns(0, di);
         let xbc_raw = zxbcdt.columns(di, c.conv_dim()).into_owned();
         let dt_raw = zxbcdt.columns(di + c.conv_dim(), heads);
         let xbc =
             causal_conv(&xbc_raw, &self.conv_weight, &self.conv_bias).map(silu);
-        let len = h.nrows();
+        let len = input.nrows();
         let dt = DMatrix::from_fn(len, heads, |t, k| {
             softplus(dt_raw[(t, k)] + self.dt_bias[k])
         });
@@ -297,11 +311,15 @@ impl Mamba2Block {
     /// gated norm and the output projection.
     ///
     /// # Shapes
-    /// `h`: `(d_model,)` → `(d_model,)`.
+    /// `input`: `(d_model,)` → `(d_model,)`.
     ///
     /// # References
     /// `mamba2_simple.py` / `mamba2.py::Mamba2.step`.
-    pub fn step(&self, h: &DVector<f64>, cache: &mut Mamba2Cache) -> DVector<f64> {
+    pub fn step(
+        &self,
+        input: &DVector<f64>,
+        cache: &mut Mamba2Cache,
+    ) -> DVector<f64> {
         let c = &self.config;
         let want = self.empty_cache();
         assert!(
@@ -326,7 +344,7 @@ impl Mamba2Block {
             c.d_state,
             c.d_conv,
         );
-        let zxbcdt = self.in_proj.tr_mul(h);
+        let zxbcdt = self.in_proj.tr_mul(input);
         let mut xbc = vec![0.0; c.conv_dim()];
         for (ch, v) in xbc.iter_mut().enumerate() {
             let mut window = cache.conv_state.row_mut(ch);

@@ -66,11 +66,11 @@ impl<'a> SsdInputs<'a> {
             x[0].shape()
         );
         let n = b[0].ncols();
-        for (h, xh) in x.iter().enumerate() {
+        for (head, xh) in x.iter().enumerate() {
             assert_eq!(
                 xh.shape(),
                 (t, p),
-                "SsdInputs: x of head {h} is {:?} but head 0 is {:?}",
+                "SsdInputs: x of head {head} is {:?} but head 0 is {:?}",
                 xh.shape(),
                 (t, p)
             );
@@ -122,19 +122,19 @@ impl<'a> SsdInputs<'a> {
         (t, self.x.len(), p, self.b[0].ncols(), self.b.len())
     }
 
-    /// The group of head `h`.
-    pub fn group(&self, h: usize) -> usize {
-        h / (self.x.len() / self.b.len())
+    /// The group of head `head`.
+    pub fn group(&self, head: usize) -> usize {
+        head / (self.x.len() / self.b.len())
     }
 
-    fn initial_state(&self, h: usize) -> DMatrix<f64> {
+    fn initial_state(&self, head: usize) -> DMatrix<f64> {
         let (_, _, p, n, _) = self.dims();
         self.initial
-            .map_or_else(|| DMatrix::zeros(p, n), |s| s[h].clone())
+            .map_or_else(|| DMatrix::zeros(p, n), |s| s[head].clone())
     }
 
-    fn log_decays(&self, h: usize) -> Vec<f64> {
-        self.a.column(h).iter().copied().collect()
+    fn log_decays(&self, head: usize) -> Vec<f64> {
+        self.a.column(head).iter().copied().collect()
     }
 }
 
@@ -156,13 +156,13 @@ fn per_head(
 // ANCHOR: ssd_recurrent
 pub fn ssd_recurrent(inputs: &SsdInputs) -> SsdOutput {
     let (t_len, _, p, _, _) = inputs.dims();
-    per_head(inputs, |h| {
-        let (b, c) = (&inputs.b[inputs.group(h)], &inputs.c[inputs.group(h)]);
-        let mut state = inputs.initial_state(h); // (P, N)
+    per_head(inputs, |head| {
+        let (b, c) = (&inputs.b[inputs.group(head)], &inputs.c[inputs.group(head)]);
+        let mut state = inputs.initial_state(head); // (P, N)
         let mut y = DMatrix::zeros(t_len, p);
         for t in 0..t_len {
-            state *= inputs.a[(t, h)].exp();
-            state += inputs.x[h].row(t).transpose() * b.row(t); // x_t B_tᵀ
+            state *= inputs.a[(t, head)].exp();
+            state += inputs.x[head].row(t).transpose() * b.row(t); // x_t B_tᵀ
             y.set_row(t, &(&state * c.row(t).transpose()).transpose());
         }
         (y, state)
@@ -189,14 +189,14 @@ pub fn ssd_matrix(a: &[f64], b: &DMatrix<f64>, c: &DMatrix<f64>) -> DMatrix<f64>
 // ANCHOR: ssd_quadratic
 pub fn ssd_quadratic(inputs: &SsdInputs) -> SsdOutput {
     let (t_len, _, _, _, _) = inputs.dims();
-    per_head(inputs, |h| {
-        let (b, c) = (&inputs.b[inputs.group(h)], &inputs.c[inputs.group(h)]);
-        let a = inputs.log_decays(h);
+    per_head(inputs, |head| {
+        let (b, c) = (&inputs.b[inputs.group(head)], &inputs.c[inputs.group(head)]);
+        let a = inputs.log_decays(head);
         let mask = decay_mask(&a); // L, (T, T)
-        let from_inputs = mask.component_mul(&(c * b.transpose())) * &inputs.x[h];
+        let from_inputs = mask.component_mul(&(c * b.transpose())) * &inputs.x[head];
         // The initial state decays through every step up to t (inclusive).
         let to_t: Vec<f64> = cumsum(&a).into_iter().map(f64::exp).collect();
-        let h0 = inputs.initial_state(h);
+        let h0 = inputs.initial_state(head);
         let decayed_c =
             DMatrix::from_fn(t_len, c.ncols(), |t, k| to_t[t] * c[(t, k)]);
         let y = from_inputs + decayed_c * h0.transpose();
@@ -205,7 +205,7 @@ pub fn ssd_quadratic(inputs: &SsdInputs) -> SsdOutput {
         let to_end = DMatrix::from_fn(t_len, b.ncols(), |s, k| {
             mask[(t_len - 1, s)] * b[(s, k)]
         });
-        let state = inputs.x[h].transpose() * to_end + h0 * to_t[t_len - 1];
+        let state = inputs.x[head].transpose() * to_end + h0 * to_t[t_len - 1];
         (y, state)
     })
 }
@@ -236,15 +236,16 @@ pub fn ssd_chunked(inputs: &SsdInputs, q: usize) -> SsdOutput {
     assert!(q > 0, "ssd_chunked: the chunk length must be ≥ 1, got 0");
     let (t_len, _, p, _, _) = inputs.dims();
     let q = q.min(t_len);
-    per_head(inputs, |h| {
+    per_head(inputs, |head| {
         let chunks: Vec<Chunk> = (0..t_len.div_ceil(q))
-            .map(|k| Chunk::new(inputs, h, k * q, q))
+            .map(|k| Chunk::new(inputs, head, k * q, q))
             .collect();
         // 1. Diagonal blocks and 2. right factors: each chunk on its own.
         let own: Vec<DMatrix<f64>> = chunks.iter().map(Chunk::own_state).collect();
         // 3. Centre: the scan over chunks gives the state entering each one.
         let decays: Vec<f64> = chunks.iter().map(|c| c.total().exp()).collect();
-        let (entering, last) = pass_states(&decays, &own, inputs.initial_state(h));
+        let (entering, last) =
+            pass_states(&decays, &own, inputs.initial_state(head));
         // 4. Left factors: the entering state's contribution to each output.
         let mut y = DMatrix::zeros(t_len, p);
         for (chunk, state) in chunks.iter().zip(&entering) {
@@ -299,18 +300,18 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn new(inputs: &SsdInputs, h: usize, start: usize, q: usize) -> Self {
-        let rows = q.min(inputs.x[h].nrows() - start); // the last may be short
+    fn new(inputs: &SsdInputs, head: usize, start: usize, q: usize) -> Self {
+        let rows = q.min(inputs.x[head].nrows() - start); // the last may be short
         let pad = |m: &DMatrix<f64>| {
             let mut out = DMatrix::zeros(q, m.ncols());
             out.rows_mut(0, rows).copy_from(&m.rows(start, rows));
             out
         };
-        let g = inputs.group(h);
+        let g = inputs.group(head);
         let a: Vec<f64> = (0..q)
             .map(|l| {
                 if l < rows {
-                    inputs.a[(start + l, h)]
+                    inputs.a[(start + l, head)]
                 } else {
                     0.0
                 }
@@ -319,7 +320,7 @@ impl Chunk {
         Chunk {
             start,
             rows,
-            x: pad(&inputs.x[h]),
+            x: pad(&inputs.x[head]),
             b: pad(&inputs.b[g]),
             c: pad(&inputs.c[g]),
             cumulative: cumsum(&a),

@@ -5,4 +5,5 @@
 pub mod fft;
 pub mod figure;
 pub mod rng;
+pub mod shapes;
 pub mod timing;
