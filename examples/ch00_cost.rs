@@ -80,7 +80,7 @@ fn run() -> ssm_lineage::Result<()> {
     .dashed("slope 2 (L²)", vec![(64.0, 4e5), (16384.0, 4e5 * 65536.0)])
     .save(&figure_path("ch00", "ops.svg"))?;
     plot(
-        "Measured time on this machine",
+        "Measured time, on the machine that drew this figure",
         "seconds (best of runs)",
         &times,
     )

@@ -135,7 +135,7 @@ fn timing() -> ssm_lineage::Result<()> {
         vandermonde.push((len as f64, t_vandermonde));
     }
     LinePlot::new(
-        &format!("Time to build one kernel (N = {TIMING_N}, this machine)"),
+        &format!("Time to build one kernel (N = {TIMING_N}, measured)"),
         "kernel length L",
         "seconds (log scale)",
     )

@@ -72,7 +72,7 @@ fn run() -> ssm_lineage::Result<()> {
     }
     let mut plot = LinePlot::new(
         &format!(
-            "Scanning x_t = a_t x_(t−1) + b_t on this machine ({threads} threads)"
+            "Scanning x_t = a_t x_(t−1) + b_t, measured ({threads} threads)"
         ),
         "sequence length L",
         "nanoseconds per element (log scale)",

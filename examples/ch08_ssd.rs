@@ -142,7 +142,7 @@ fn timing() -> ssm_lineage::Result<()> {
         }
     }
     let mut plot = LinePlot::new(
-        &format!("SSD's three forms on this machine ({heads} heads, P = N = {p})"),
+        &format!("SSD's three forms, measured ({heads} heads, P = N = {p})"),
         "sequence length T",
         "seconds (log scale)",
     )

@@ -1,9 +1,10 @@
 //! `cargo xtask`: the book pipeline and the full check of ssm-lineage.
 //!
-//! - `book`: render every chapter's figures, install the pinned mdBook tools if
-//!   missing, build the book into `target/book`;
+//! - `book`: render the figures that are missing or older than their example
+//!   (the figures are committed, so a fresh clone renders none), install the
+//!   pinned mdBook tools if missing, build the book into `target/book`;
 //! - `serve`: the same book, served live;
-//! - `figures`: only the figures;
+//! - `figures`: re-render every figure;
 //! - `browser`: load the built book in headless Chromium and check it;
 //! - `doc`: the API docs, with the math rendered by KaTeX (offline);
 //! - `ci`: fmt, clippy, tests, docs, book, figures up to date, browser check.
@@ -29,7 +30,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Render the figures and build the book into target/book.
+    /// Render missing or stale figures and build the book into target/book.
     Book,
     /// Build the book and serve it at http://localhost:3000, rebuilding on change.
     Serve,
@@ -86,14 +87,71 @@ fn figure_examples() -> Result<Vec<String>, Fail> {
     Ok(names)
 }
 
-fn figures() -> Result<(), Fail> {
-    let names = figure_examples()?;
-    step("building the chapter examples (release)");
-    cargo(&["build", "--release", "--quiet", "--examples"])?;
-    for name in &names {
+/// Every figure an example writes: the `"….svg"` literals of its source, in
+/// its chapter's folder (`chNN_…` writes `chapters/figures/chNN/`).
+fn figures_of(name: &str) -> Result<Vec<PathBuf>, Fail> {
+    let path = root().join("examples").join(format!("{name}.rs"));
+    let source = std::fs::read_to_string(&path)
+        .map_err(|e| Fail(format!("cannot read {}: {e}", path.display())))?;
+    let folder = root()
+        .join("chapters/figures")
+        .join(&name[..4.min(name.len())]);
+    Ok(source
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.ends_with(".svg") && !s.contains(['/', '{', ' ']))
+        .map(|s| folder.join(s))
+        .collect())
+}
+
+/// The examples with a figure that is missing or older than the example's
+/// source (by more than a few seconds: a fresh checkout writes the figures
+/// and the examples a moment apart, and renders nothing).
+fn stale_examples() -> Result<Vec<String>, Fail> {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let slack = std::time::Duration::from_secs(5);
+    let mut stale = Vec::new();
+    for name in figure_examples()? {
+        let source = root().join("examples").join(format!("{name}.rs"));
+        let Some(written) = modified(&source) else {
+            continue;
+        };
+        let old = figures_of(&name)?
+            .iter()
+            .any(|f| modified(f).is_none_or(|figure| figure + slack < written));
+        if old {
+            stale.push(name);
+        }
+    }
+    Ok(stale)
+}
+
+/// Builds the examples `names` (release) and runs each, writing its figures.
+fn render(names: &[String]) -> Result<(), Fail> {
+    if names.is_empty() {
+        step("every figure is current (cargo xtask figures re-renders them all)");
+        return Ok(());
+    }
+    step(&format!(
+        "building {} chapter example(s) (release)",
+        names.len()
+    ));
+    let mut args = vec!["build", "--release", "--quiet"];
+    for name in names {
+        args.extend(["--example", name.as_str()]);
+    }
+    cargo(&args)?;
+    let examples = tools::target_dir(&root())?.join("release/examples");
+    for name in names {
         let started = std::time::Instant::now();
-        let binary = root().join("target/release/examples").join(name);
-        run(&binary, &[], &root(), &format!("example {name}"), true)?;
+        run(
+            &examples.join(name),
+            &[],
+            &root(),
+            &format!("example {name}"),
+            true,
+        )?;
         step(&format!(
             "{name}: figures written in {:.1} s",
             started.elapsed().as_secs_f64()
@@ -102,8 +160,12 @@ fn figures() -> Result<(), Fail> {
     Ok(())
 }
 
+fn figures() -> Result<(), Fail> {
+    render(&figure_examples()?)
+}
+
 fn book() -> Result<PathBuf, Fail> {
-    figures()?;
+    render(&stale_examples()?)?;
     let mdbook = ensure_book_tools()?;
     step("building the book");
     run(&mdbook, &["build", "book"], &root(), "mdbook build", false)?;
@@ -118,7 +180,7 @@ fn book() -> Result<PathBuf, Fail> {
 }
 
 fn serve() -> Result<(), Fail> {
-    figures()?;
+    render(&stale_examples()?)?;
     let mdbook = ensure_book_tools()?;
     step("serving the book at http://localhost:3000 (Ctrl-C to stop)");
     run(&mdbook, &["serve", "book"], &root(), "mdbook serve", false)

@@ -112,14 +112,15 @@ pub fn doc(root: &Path) -> Result<(), Fail> {
     if !status.success() {
         return Err(Fail(format!("cargo doc failed ({status})")));
     }
-    let target = root.join("target/doc/katex");
+    let docs = target_dir(root)?.join("doc");
+    let target = docs.join("katex");
     copy_dir(&root.join("chapters/katex"), &target)?;
     for file in ["katex.min.js", "auto-render.min.js"] {
         copy(&root.join("book/rustdoc").join(file), &target.join(file))?;
     }
     step(&format!(
         "docs: {}",
-        root.join("target/doc/ssm_lineage/index.html").display()
+        docs.join("ssm_lineage/index.html").display()
     ));
     Ok(())
 }
@@ -149,4 +150,27 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), Fail> {
         }
     }
     Ok(())
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR` or the build configuration's,
+/// else `target/` under `root`), as `cargo metadata` reports it.
+pub fn target_dir(root: &Path) -> Result<PathBuf, Fail> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(root)
+        .output()
+        .map_err(|e| Fail(format!("cannot run cargo metadata: {e}")))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let key = "\"target_directory\":\"";
+    let start = text
+        .find(key)
+        .map(|i| i + key.len())
+        .ok_or_else(|| Fail("cargo metadata reported no target directory".into()))?;
+    let end = text[start..].find('"').ok_or_else(|| {
+        Fail("cargo metadata's target directory is not closed".into())
+    })?;
+    Ok(PathBuf::from(
+        text[start..start + end].replace("\\\\", "\\"),
+    ))
 }
