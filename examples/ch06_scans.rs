@@ -71,9 +71,7 @@ fn run() -> ssm_lineage::Result<()> {
         println!();
     }
     let mut plot = LinePlot::new(
-        &format!(
-            "Scanning x_t = a_t x_(t−1) + b_t, measured ({threads} threads)"
-        ),
+        &format!("Scanning x_t = a_t x_(t−1) + b_t, measured ({threads} threads)"),
         "sequence length L",
         "nanoseconds per element (log scale)",
     )

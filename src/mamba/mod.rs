@@ -8,6 +8,7 @@
 //! speed work (the book's appendix), built from them and never used by them.
 
 pub mod block;
+pub mod complex;
 pub mod config;
 pub mod fast;
 pub mod model;
@@ -15,6 +16,7 @@ pub mod selective;
 pub mod views;
 
 pub use block::{BlockCache, MambaBlock};
+pub use complex::{ComplexInput, selective_scan_complex};
 pub use config::{Linear, MambaConfig};
 pub use model::{MambaModel, RmsNorm};
 pub use selective::{BRule, ScanOutput, SelectiveScan, selective_scan};

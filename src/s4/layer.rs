@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::fast_kernel::{Nodes, kernel_dplr_fast};
 use super::kernel::with_conjugates;
 use super::nplr::{Dplr, nplr_legs};
-use crate::error::{Result, check_size};
+use crate::error::{Result, check_finite, check_positive, check_shape, check_size};
 use crate::support::fft::causal_conv_fft_columns_with;
 use crate::support::rng::{log_uniform, normal_vector, seeded};
 use crate::traits::{Convolutional, Recurrent};
@@ -67,6 +67,38 @@ impl S4Layer {
     /// ```
     pub fn new(channels: usize, n: usize, len: usize, seed: u64) -> Result<Self> {
         check_size("channels", channels)?;
+        let mut rng = seeded(seed);
+        let parameters: Vec<(f64, Vec<Complex<f64>>, f64)> = (0..channels)
+            .map(|_| {
+                let dt = log_uniform(&mut rng, 1e-3, 1e-1);
+                let re = normal_vector(&mut rng, n / 2, 0.5f64.sqrt());
+                let im = normal_vector(&mut rng, n / 2, 0.5f64.sqrt());
+                let c_tilde = re
+                    .iter()
+                    .zip(im.iter())
+                    .map(|(r, i)| Complex::new(*r, *i))
+                    .collect();
+                (dt, c_tilde, normal_vector(&mut rng, 1, 1.0)[0])
+            })
+            .collect();
+        S4Layer::from_parameters(n, len, &parameters)
+    }
+
+    /// A layer on HiPPO-LegS of state size `n` for kernels of length `len`
+    /// from given channels: each channel's step Δ, its $\tilde C$ over the
+    /// $N/2$ kept modes, and its skip $D$.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidParameter`] for an odd or zero `n`, no
+    /// channels, a zero `len` or a step that is not finite and positive;
+    /// [`crate::Error::Tensor`] for a $\tilde C$ of the wrong length;
+    /// [`crate::Error::NonFinite`] for a NaN or infinite value.
+    pub fn from_parameters(
+        n: usize,
+        len: usize,
+        channels: &[(f64, Vec<Complex<f64>>, f64)],
+    ) -> Result<Self> {
+        check_size("channels", channels.len())?;
         check_size("len", len)?;
         let dplr = nplr_legs(n)?;
         let half = dplr.lambda.len();
@@ -78,7 +110,6 @@ impl S4Layer {
             }
         }); // (N, r), both halves
         let (lambda, b) = (with_conjugates(&dplr.lambda), with_conjugates(&dplr.b));
-        let mut rng = seeded(seed);
         let mut layer = S4Layer {
             dplr,
             len,
@@ -88,17 +119,12 @@ impl S4Layer {
             b,
             nodes: Nodes::new(len),
         };
-        for _ in 0..channels {
-            let dt = log_uniform(&mut rng, 1e-3, 1e-1);
-            let re = normal_vector(&mut rng, n / 2, 0.5f64.sqrt());
-            let im = normal_vector(&mut rng, n / 2, 0.5f64.sqrt());
-            let c_tilde = re
-                .iter()
-                .zip(im.iter())
-                .map(|(r, i)| Complex::new(*r, *i))
-                .collect();
-            let d = normal_vector(&mut rng, 1, 1.0)[0];
-            let channel = layer.channel(dt, c_tilde, d);
+        for (h, (dt, c_tilde, d)) in channels.iter().enumerate() {
+            check_positive("dt", *dt)?;
+            check_shape(&format!("channel {h} C̃"), (half, 1), (c_tilde.len(), 1))?;
+            let parts = c_tilde.iter().flat_map(|c| [c.re, c.im]).chain([*d]);
+            check_finite("C̃ and D", parts.collect::<Vec<_>>().iter())?;
+            let channel = layer.channel(*dt, c_tilde.clone(), *d);
             layer.channels.push(channel);
         }
         Ok(layer)

@@ -7,7 +7,9 @@ use crate::support::fft::causal_conv_fft_columns_with;
 
 use super::init::{S4dInit, check_pairs, eigenvalues, input_vector};
 use super::kernel::vandermonde_kernel_fast;
-use crate::error::{Error, Result, check_positive, check_size};
+use crate::error::{
+    Error, Result, check_finite, check_positive, check_shape, check_size,
+};
 use crate::lssl::Rule;
 use crate::lssl::discretize::discretize_diagonal;
 use crate::support::rng::{log_uniform, normal_vector, seeded};
@@ -114,6 +116,57 @@ impl S4dLayer {
             b_bar.push(b);
         }
         let d = normal_vector(&mut rng, config.channels, 1.0);
+        Ok(S4dLayer {
+            lambda,
+            c,
+            d,
+            dt,
+            a_bar,
+            b_bar,
+        })
+    }
+
+    /// A layer from given parameters: the eigenvalues $\lambda$ and the input
+    /// vector $B$ shared by the channels (kept halves, `(N/2,)` each), and each
+    /// channel's $C$ (`(N/2,)`), skip $D$ and step Δ, discretized once by
+    /// `rule`.
+    ///
+    /// # Errors
+    /// [`Error::Tensor`] if a length disagrees (naming it and both lengths);
+    /// [`Error::InvalidParameter`] for no channels, no modes or a step that
+    /// is not finite and positive; [`Error::NonFinite`] for a NaN or
+    /// infinite value.
+    pub fn from_parameters(
+        rule: Rule,
+        (lambda, b): (Vec<Complex<f64>>, Vec<Complex<f64>>),
+        c: Vec<Vec<Complex<f64>>>,
+        d: DVector<f64>,
+        dt: Vec<f64>,
+    ) -> Result<Self> {
+        let (modes, channels) = (lambda.len(), c.len());
+        check_size("modes", modes)?;
+        check_size("channels", channels)?;
+        check_shape("B", (modes, 1), (b.len(), 1))?;
+        check_shape("D", (channels, 1), d.shape())?;
+        check_shape("dt", (channels, 1), (dt.len(), 1))?;
+        for (h, ch) in c.iter().enumerate() {
+            check_shape(&format!("C of channel {h}"), (modes, 1), (ch.len(), 1))?;
+        }
+        let parts: Vec<f64> = lambda
+            .iter()
+            .chain(&b)
+            .chain(c.iter().flatten())
+            .flat_map(|z| [z.re, z.im])
+            .chain(d.iter().copied())
+            .collect();
+        check_finite("the layer's parameters", parts.iter())?;
+        let (mut a_bar, mut b_bar) = (Vec::new(), Vec::new());
+        for &step in &dt {
+            let (a, bb) =
+                discretize_diagonal(&lambda, &b, check_positive("dt", step)?, rule)?;
+            a_bar.push(a);
+            b_bar.push(bb);
+        }
         Ok(S4dLayer {
             lambda,
             c,

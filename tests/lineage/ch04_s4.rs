@@ -323,6 +323,32 @@ fn golden_kernel_from_the_reference_route() {
 
 /// Bad input gets a clear error: N = 0 or odd (no conjugate pairs), Δ not
 /// finite and positive, zero channels or length.
+/// A layer built from given channels (Δ, C̃, D) is the random layer they
+/// came from; a C̃ of the wrong length or a non-positive step is an error.
+#[test]
+fn s4_layers_are_built_from_given_channels() -> ssm_lineage::Result<()> {
+    use ssm_lineage::s4::S4Layer;
+    let layer = S4Layer::new(2, 8, 32, 6)?;
+    let channels: Vec<_> = layer
+        .channels
+        .iter()
+        .map(|c| (c.dt, c.c_tilde.clone(), c.d))
+        .collect();
+    assert_eq!(S4Layer::from_parameters(8, 32, &channels)?, layer);
+    let mut bad = channels.clone();
+    bad[0].1.push(Complex::new(1.0, 0.0));
+    let err = S4Layer::from_parameters(8, 32, &bad).expect_err("long C̃");
+    assert!(
+        err.to_string()
+            .contains("channel 0 C̃: expected shape (4, 1), found (5, 1)"),
+        "{err}"
+    );
+    let mut bad = channels;
+    bad[1].0 = 0.0;
+    assert!(S4Layer::from_parameters(8, 32, &bad).is_err());
+    Ok(())
+}
+
 #[test]
 fn bad_input_is_rejected_with_a_reason() {
     for n in [0, 7] {

@@ -149,6 +149,63 @@ proptest! {
     }
 }
 
+/// A layer built from given parameters is the layer they came from; a
+/// wrong length, a non-positive step or a NaN is an error that names it.
+#[test]
+fn layers_are_built_from_given_parameters() -> ssm_lineage::Result<()> {
+    use ssm_lineage::lssl::Rule;
+    use ssm_lineage::s4d::init::input_vector;
+    let config = S4dConfig::new(3, 8, S4dInit::Inv);
+    let layer = S4dLayer::new(&config, 4)?;
+    let b = input_vector(S4dInit::Inv, 8)?;
+    let parts = || (layer.lambda.clone(), b.clone());
+    let rebuilt = S4dLayer::from_parameters(
+        Rule::Zoh,
+        parts(),
+        layer.c.clone(),
+        layer.d.clone(),
+        layer.dt.clone(),
+    )?;
+    assert_eq!(rebuilt, layer);
+    let mut short = layer.c.clone();
+    short[1].pop();
+    let err = S4dLayer::from_parameters(
+        Rule::Zoh,
+        parts(),
+        short,
+        layer.d.clone(),
+        layer.dt.clone(),
+    )
+    .expect_err("short C");
+    assert!(
+        err.to_string()
+            .contains("C of channel 1: expected shape (4, 1), found (3, 1)"),
+        "{err}"
+    );
+    let err = S4dLayer::from_parameters(
+        Rule::Zoh,
+        parts(),
+        layer.c.clone(),
+        layer.d.clone(),
+        vec![0.1, -1.0, 0.1],
+    )
+    .expect_err("negative step");
+    assert!(err.to_string().contains("dt"), "{err}");
+    let mut nan = layer.d.clone();
+    nan[0] = f64::NAN;
+    assert!(
+        S4dLayer::from_parameters(
+            Rule::Zoh,
+            parts(),
+            layer.c.clone(),
+            nan,
+            layer.dt.clone()
+        )
+        .is_err()
+    );
+    Ok(())
+}
+
 #[test]
 fn bad_configurations_are_rejected_with_a_reason() {
     let ok = S4dConfig::new(4, 8, S4dInit::Lin);
