@@ -67,8 +67,12 @@ fn selective(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3));
     for len in [256, 1024, 4096] {
         let mut rng = seeded(len as u64);
+        // The inputs are drawn in f32 (so that each f64 value is exactly its
+        // f32 one and both scans see the same numbers).
         let mut m = |rows: usize, cols: usize| {
-            DMatrix::from_fn(rows, cols, |_, _| rng.random_range(-1.0f64..1.0))
+            DMatrix::from_fn(rows, cols, |_, _| {
+                f64::from(rng.random_range(-1.0f32..1.0))
+            })
         };
         let (u, delta, b, cm, z) =
             (m(len, D), m(len, D), m(len, N), m(len, N), m(len, D));

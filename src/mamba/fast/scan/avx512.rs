@@ -57,8 +57,9 @@ impl Kernel for Avx512 {
             for (row, column) in rows.iter_mut().zip(columns) {
                 *row = load(&column[i0..]);
             }
-            for (out, v) in square.iter_mut().zip(self.transpose(rows)) {
-                *out = cast(v);
+            self.transpose(&mut rows);
+            for (out, v) in square.iter_mut().zip(&rows) {
+                *out = cast(*v);
             }
         }
         gather_scalar(columns, full, rest);
@@ -72,8 +73,9 @@ impl Kernel for Avx512 {
             for (row, lanes) in rows.iter_mut().zip(square) {
                 *row = cast(*lanes);
             }
-            for (column, v) in columns.iter_mut().zip(self.transpose(rows)) {
-                store(&mut column[offset + i0..], v);
+            self.transpose(&mut rows);
+            for (column, v) in columns.iter_mut().zip(&rows) {
+                store(&mut column[offset + i0..], *v);
             }
         }
         let full = tile.len() - rest.len();
@@ -220,17 +222,22 @@ impl Avx512 {
     /// indices bit by bit.
     // ANCHOR: avx512_transpose
     #[inline(always)]
-    fn transpose(self, mut rows: [__m512; W]) -> [__m512; W] {
+    fn transpose(self, rows: &mut [__m512; W]) {
         let s = self.0.avx512f;
         for (step, upper, lower) in ROUNDS {
             let (upper, lower): (__m512i, __m512i) = (cast(upper), cast(lower));
-            for r in (0..W).filter(|r| r & step == 0) {
+            // A plain 0..16 loop, which LLVM unrolls, so that the rows stay in
+            // registers (indexed through an iterator adapter they were once
+            // kept in memory, each square copied in and out by `memcpy`).
+            for r in 0..W {
+                if r & step != 0 {
+                    continue;
+                }
                 let (a, b) = (rows[r], rows[r + step]);
                 rows[r] = s._mm512_permutex2var_ps(a, upper, b);
                 rows[r + step] = s._mm512_permutex2var_ps(a, lower, b);
             }
         }
-        rows
     }
     // ANCHOR_END: avx512_transpose
 }
