@@ -9,7 +9,7 @@ use nalgebra::{DMatrix, DVector};
 use super::config::{Linear, MambaConfig};
 use super::selective::{ScanOutput, SelectiveScan, selective_scan, silu, softplus};
 use crate::error::Result;
-use crate::traits::{Param, ParamMut, Parameters, Recurrent};
+use crate::traits::{Parameters, Recurrent};
 
 /// One Mamba block (the mixer; the norm and residual live in the model).
 #[derive(Debug, Clone, PartialEq)]
@@ -255,42 +255,6 @@ impl Recurrent for MambaBlock {
 
     fn step(&self, state: &mut BlockCache, u_t: &DVector<f64>) -> DVector<f64> {
         MambaBlock::step(self, u_t, state)
-    }
-}
-
-impl Parameters for MambaBlock {
-    fn parameters(&self) -> Vec<Param<'_>> {
-        let mut p = vec![
-            Param::of("in_proj.weight", &self.in_proj.w),
-            Param::of("conv1d.weight", &self.conv_weight),
-            Param::of("conv1d.bias", &self.conv_bias),
-            Param::of("x_proj.weight", &self.x_proj.w),
-            Param::of("dt_proj.weight", &self.dt_proj.w),
-        ];
-        if let Some(b) = &self.dt_proj.bias {
-            p.push(Param::of("dt_proj.bias", b));
-        }
-        p.push(Param::of("A_log", &self.a_log));
-        p.push(Param::of("D", &self.d));
-        p.push(Param::of("out_proj.weight", &self.out_proj.w));
-        p
-    }
-
-    fn parameters_mut(&mut self) -> Vec<ParamMut<'_>> {
-        let mut p = vec![
-            ParamMut::of("in_proj.weight", &mut self.in_proj.w),
-            ParamMut::of("conv1d.weight", &mut self.conv_weight),
-            ParamMut::of("conv1d.bias", &mut self.conv_bias),
-            ParamMut::of("x_proj.weight", &mut self.x_proj.w),
-            ParamMut::of("dt_proj.weight", &mut self.dt_proj.w),
-        ];
-        if let Some(b) = &mut self.dt_proj.bias {
-            p.push(ParamMut::of("dt_proj.bias", b));
-        }
-        p.push(ParamMut::of("A_log", &mut self.a_log));
-        p.push(ParamMut::of("D", &mut self.d));
-        p.push(ParamMut::of("out_proj.weight", &mut self.out_proj.w));
-        p
     }
 }
 

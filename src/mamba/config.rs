@@ -1,5 +1,5 @@
-//! The sizes of a Mamba model, its linear maps, and the reference
-//! initialisation of a block.
+//! The sizes of a Mamba model, its linear maps, the reference
+//! initialisation of a block, and its parameters by name.
 
 use nalgebra::{DMatrix, DVector};
 use rand::RngExt;
@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 use super::block::MambaBlock;
 use crate::error::{Error, Result, check_positive_range, check_size};
 use crate::s4d::init::{S4dInit, eigenvalues};
+use crate::traits::{Param, ParamMut, Parameters};
 
 /// The sizes of a Mamba model (the reference's `MambaConfig` and the block's
 /// defaults).
@@ -253,5 +254,41 @@ impl MambaBlock {
             out_proj: Linear::zeros(di, dm, false),
             config: config.clone(),
         })
+    }
+}
+
+impl Parameters for MambaBlock {
+    fn parameters(&self) -> Vec<Param<'_>> {
+        let mut p = vec![
+            Param::of("in_proj.weight", &self.in_proj.w),
+            Param::of("conv1d.weight", &self.conv_weight),
+            Param::of("conv1d.bias", &self.conv_bias),
+            Param::of("x_proj.weight", &self.x_proj.w),
+            Param::of("dt_proj.weight", &self.dt_proj.w),
+        ];
+        if let Some(b) = &self.dt_proj.bias {
+            p.push(Param::of("dt_proj.bias", b));
+        }
+        p.push(Param::of("A_log", &self.a_log));
+        p.push(Param::of("D", &self.d));
+        p.push(Param::of("out_proj.weight", &self.out_proj.w));
+        p
+    }
+
+    fn parameters_mut(&mut self) -> Vec<ParamMut<'_>> {
+        let mut p = vec![
+            ParamMut::of("in_proj.weight", &mut self.in_proj.w),
+            ParamMut::of("conv1d.weight", &mut self.conv_weight),
+            ParamMut::of("conv1d.bias", &mut self.conv_bias),
+            ParamMut::of("x_proj.weight", &mut self.x_proj.w),
+            ParamMut::of("dt_proj.weight", &mut self.dt_proj.w),
+        ];
+        if let Some(b) = &mut self.dt_proj.bias {
+            p.push(ParamMut::of("dt_proj.bias", b));
+        }
+        p.push(ParamMut::of("A_log", &mut self.a_log));
+        p.push(ParamMut::of("D", &mut self.d));
+        p.push(ParamMut::of("out_proj.weight", &mut self.out_proj.w));
+        p
     }
 }
