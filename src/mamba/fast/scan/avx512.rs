@@ -53,10 +53,8 @@ impl Kernel for Avx512 {
         let (squares, rest) = tile.as_chunks_mut::<W>();
         for (i0, square) in (0..).step_by(W).zip(squares) {
             // Row j of the square: channel j at steps i0..i0 + 16.
-            let mut rows = [self.0.avx512f._mm512_setzero_ps(); W];
-            for (row, column) in rows.iter_mut().zip(columns) {
-                *row = load(&column[i0..]);
-            }
+            let mut rows: [__m512; W] =
+                std::array::from_fn(|j| load(&columns[j][i0..]));
             self.transpose(&mut rows);
             for (out, v) in square.iter_mut().zip(&rows) {
                 *out = cast(*v);
@@ -69,10 +67,7 @@ impl Kernel for Avx512 {
     fn scatter(self, tile: &[Lanes], offset: usize, columns: &mut [&mut [f32]]) {
         let (squares, rest) = tile.as_chunks::<W>();
         for (i0, square) in (0..).step_by(W).zip(squares) {
-            let mut rows = [self.0.avx512f._mm512_setzero_ps(); W];
-            for (row, lanes) in rows.iter_mut().zip(square) {
-                *row = cast(*lanes);
-            }
+            let mut rows: [__m512; W] = std::array::from_fn(|j| cast(square[j]));
             self.transpose(&mut rows);
             for (column, v) in columns.iter_mut().zip(&rows) {
                 store(&mut column[offset + i0..], *v);
@@ -143,14 +138,6 @@ const fn butterfly<const LOWER: bool>(step: i32) -> [i32; W] {
     }
     out
 }
-
-/// The rounds of [`Avx512::transpose`]: step, and the two index vectors.
-const ROUNDS: [(usize, [i32; W], [i32; W]); 4] = [
-    (8, butterfly::<false>(8), butterfly::<true>(8)),
-    (4, butterfly::<false>(4), butterfly::<true>(4)),
-    (2, butterfly::<false>(2), butterfly::<true>(2)),
-    (1, butterfly::<false>(1), butterfly::<true>(1)),
-];
 
 impl Avx512 {
     /// $2^t$: the nearest integer $i$ to $t$ and $f = t - i$, $|f| \le \frac12$
@@ -223,19 +210,27 @@ impl Avx512 {
     // ANCHOR: avx512_transpose
     #[inline(always)]
     fn transpose(self, rows: &mut [__m512; W]) {
+        self.round::<8>(rows);
+        self.round::<4>(rows);
+        self.round::<2>(rows);
+        self.round::<1>(rows);
+    }
+
+    /// One round: rows `r` and `r + STEP` trade lanes. `STEP` is a constant
+    /// and the loop has a constant trip count, so every index is known at
+    /// compile time and the sixteen rows stay in registers (with the rounds
+    /// in a loop over a table, they were kept in memory and each square
+    /// copied in and out by `memcpy`).
+    #[inline(always)]
+    fn round<const STEP: usize>(self, rows: &mut [__m512; W]) {
         let s = self.0.avx512f;
-        for (step, upper, lower) in ROUNDS {
-            let (upper, lower): (__m512i, __m512i) = (cast(upper), cast(lower));
-            // A plain 0..16 loop, which LLVM unrolls, so that the rows stay in
-            // registers (indexed through an iterator adapter they were once
-            // kept in memory, each square copied in and out by `memcpy`).
-            for r in 0..W {
-                if r & step != 0 {
-                    continue;
-                }
-                let (a, b) = (rows[r], rows[r + step]);
+        let upper: __m512i = cast(const { butterfly::<false>(STEP as i32) });
+        let lower: __m512i = cast(const { butterfly::<true>(STEP as i32) });
+        for r in 0..W {
+            if r & STEP == 0 {
+                let (a, b) = (rows[r], rows[r + STEP]);
                 rows[r] = s._mm512_permutex2var_ps(a, upper, b);
-                rows[r + step] = s._mm512_permutex2var_ps(a, lower, b);
+                rows[r + STEP] = s._mm512_permutex2var_ps(a, lower, b);
             }
         }
     }
