@@ -723,7 +723,7 @@ fn run_portable<F: OnKernel>(work: F) -> F::Output {
     }
 }
 
-/// The fast selective scan, equal to [`selective_scan`](super::selective::selective_scan)
+/// The fast selective scan, equal to [`selective_scan`](crate::mamba::selective::selective_scan)
 /// up to `f32` rounding. Sixteen channels share the lanes of each vector
 /// operation, so that the update of one state is one instruction for the
 /// whole block; blocks run in parallel. When there are fewer blocks than
