@@ -53,12 +53,7 @@ impl Kernel for Avx512 {
         let (squares, rest) = tile.as_chunks_mut::<W>();
         for (i0, square) in (0..).step_by(W).zip(squares) {
             // Row j of the square: channel j at steps i0..i0 + 16.
-            let mut rows: [__m512; W] =
-                std::array::from_fn(|j| load(&columns[j][i0..]));
-            self.transpose(&mut rows);
-            for (out, v) in square.iter_mut().zip(&rows) {
-                *out = cast(*v);
-            }
+            self.transpose(|j| load(&columns[j][i0..]), |j, v| square[j] = cast(v));
         }
         gather_scalar(columns, full, rest);
     }
@@ -67,11 +62,15 @@ impl Kernel for Avx512 {
     fn scatter(self, tile: &[Lanes], offset: usize, columns: &mut [&mut [f32]]) {
         let (squares, rest) = tile.as_chunks::<W>();
         for (i0, square) in (0..).step_by(W).zip(squares) {
-            let mut rows: [__m512; W] = std::array::from_fn(|j| cast(square[j]));
-            self.transpose(&mut rows);
-            for (column, v) in columns.iter_mut().zip(&rows) {
-                store(&mut column[offset + i0..], *v);
-            }
+            // A block's last channels may be padding: they have no column.
+            self.transpose(
+                |j| cast(square[j]),
+                |j, v| {
+                    if let Some(column) = columns.get_mut(j) {
+                        store(&mut column[offset + i0..], v);
+                    }
+                },
+            );
         }
         let full = tile.len() - rest.len();
         scatter_scalar(rest, offset + full, columns);
@@ -208,29 +207,41 @@ impl Avx512 {
     /// permute each ([`butterfly`]). The four rounds swap the row and column
     /// indices bit by bit.
     // ANCHOR: avx512_transpose
+    /// The rows come from `row(j)` and the transposed rows go to
+    /// `out(j, v)`: the first round reads its inputs and the last writes its
+    /// outputs directly, so the square never sits in an array in memory
+    /// (held in one, it was copied in and out by `memcpy`).
     #[inline(always)]
-    fn transpose(self, rows: &mut [__m512; W]) {
-        self.round::<8>(rows);
-        self.round::<4>(rows);
-        self.round::<2>(rows);
-        self.round::<1>(rows);
+    fn transpose(
+        self,
+        row: impl Fn(usize) -> __m512,
+        mut out: impl FnMut(usize, __m512),
+    ) {
+        let mut rows = [self.0.avx512f._mm512_setzero_ps(); W];
+        self.round::<8>(|r| row(r), |r, v| rows[r] = v);
+        let mut next = rows;
+        self.round::<4>(|r| rows[r], |r, v| next[r] = v);
+        self.round::<2>(|r| next[r], |r, v| rows[r] = v);
+        self.round::<1>(|r| rows[r], |r, v| out(r, v));
     }
 
-    /// One round: rows `r` and `r + STEP` trade lanes. `STEP` is a constant
-    /// and the loop has a constant trip count, so every index is known at
-    /// compile time and the sixteen rows stay in registers (with the rounds
-    /// in a loop over a table, they were kept in memory and each square
-    /// copied in and out by `memcpy`).
+    /// One round: rows `r` and `r + STEP` (bit `STEP` of `r` clear) trade
+    /// lanes. `STEP` is a constant and the loop's trip count too, so every
+    /// index is known at compile time.
     #[inline(always)]
-    fn round<const STEP: usize>(self, rows: &mut [__m512; W]) {
+    fn round<const STEP: usize>(
+        self,
+        input: impl Fn(usize) -> __m512,
+        mut output: impl FnMut(usize, __m512),
+    ) {
         let s = self.0.avx512f;
         let upper: __m512i = cast(const { butterfly::<false>(STEP as i32) });
         let lower: __m512i = cast(const { butterfly::<true>(STEP as i32) });
         for r in 0..W {
             if r & STEP == 0 {
-                let (a, b) = (rows[r], rows[r + STEP]);
-                rows[r] = s._mm512_permutex2var_ps(a, upper, b);
-                rows[r + STEP] = s._mm512_permutex2var_ps(a, lower, b);
+                let (a, b) = (input(r), input(r + STEP));
+                output(r, s._mm512_permutex2var_ps(a, upper, b));
+                output(r + STEP, s._mm512_permutex2var_ps(a, lower, b));
             }
         }
     }
