@@ -205,12 +205,11 @@ impl Avx512 {
     /// `step`×`step` blocks inside every `2 step`×`2 step` block: rows `r`
     /// and `r + step` (bit `step` of `r` clear) trade lanes, one two-source
     /// permute each ([`butterfly`]). The four rounds swap the row and column
-    /// indices bit by bit.
+    /// indices bit by bit. The rows come from `row(j)` and the transposed
+    /// rows go to `out(j, v)`: the first round reads its inputs and the last
+    /// writes its outputs directly, so the square never sits in an array in
+    /// memory (held in one, it was copied in and out by `memcpy`).
     // ANCHOR: avx512_transpose
-    /// The rows come from `row(j)` and the transposed rows go to
-    /// `out(j, v)`: the first round reads its inputs and the last writes its
-    /// outputs directly, so the square never sits in an array in memory
-    /// (held in one, it was copied in and out by `memcpy`).
     #[inline(always)]
     fn transpose(
         self,
