@@ -214,14 +214,14 @@ impl Avx512 {
     fn transpose(
         self,
         row: impl Fn(usize) -> __m512,
-        mut out: impl FnMut(usize, __m512),
+        out: impl FnMut(usize, __m512),
     ) {
         let mut rows = [self.0.avx512f._mm512_setzero_ps(); W];
-        self.round::<8>(|r| row(r), |r, v| rows[r] = v);
+        self.round::<8>(row, |r, v| rows[r] = v);
         let mut next = rows;
         self.round::<4>(|r| rows[r], |r, v| next[r] = v);
         self.round::<2>(|r| next[r], |r, v| rows[r] = v);
-        self.round::<1>(|r| rows[r], |r, v| out(r, v));
+        self.round::<1>(|r| rows[r], out);
     }
 
     /// One round: rows `r` and `r + STEP` (bit `STEP` of `r` clear) trade
