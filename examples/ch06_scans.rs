@@ -1,4 +1,4 @@
-//! Chapter 6: how long each scan takes on this machine, for the linear
+//! Chapter 6: how long each scan takes on the machine that runs it, for the linear
 //! recurrence x_t = a_t x_{t−1} + b_t with L from 2^8 to 2^20: the plain
 //! loop, the sequential scan, Hillis–Steele, Blelloch and chunked (one chunk per rayon thread, times
 //! four). Prints the table and writes

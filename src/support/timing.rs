@@ -25,7 +25,7 @@ pub fn best_within(budget: f64, mut f: impl FnMut()) -> f64 {
     best
 }
 
-/// How fast this machine reads memory now, in bytes per second: the best of
+/// How fast the machine running it reads memory now, in bytes per second: the best of
 /// `runs` parallel sums over a buffer of `bytes` bytes (far larger than the
 /// caches), on the current rayon pool. A sum with 64 independent partial
 /// sums keeps the arithmetic well ahead of memory, so this is the ceiling
