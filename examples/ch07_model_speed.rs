@@ -1,4 +1,4 @@
-//! Chapter 7: how fast a Mamba language model runs on the machine that runs it, at the
+//! Chapter 7: how fast a Mamba language model runs where the example runs, at the
 //! shapes of mamba-130m (24 layers, d_model = 768, N = 16, a 50 280-token
 //! tied head; random weights): prefill of a 1024-token prompt (parallel mode,
 //! the fast scan, logits for the last position) and greedy decoding (one token
