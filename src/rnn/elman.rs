@@ -107,6 +107,7 @@ impl ElmanRnn {
             b_y.len(),
             w_hy.shape()
         );
+        check_size("n (the state size)", n)?;
         check_finite("w_hh", w_hh.iter())?;
         check_finite("w_xh", w_xh.iter())?;
         check_finite("b_h", b_h.iter())?;

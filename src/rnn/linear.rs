@@ -2,7 +2,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use crate::error::{Result, check_finite};
+use crate::error::{Result, check_finite, check_size};
 use crate::support::rng::{normal_vector, orthogonal, seeded};
 use crate::traits::{Convolutional, Recurrent};
 
@@ -46,6 +46,7 @@ impl LinearRnn {
             c.len(),
             a.shape()
         );
+        check_size("n (the state size)", a.nrows())?;
         check_finite("a", a.iter())?;
         check_finite("b", b.iter())?;
         check_finite("c", c.iter())?;

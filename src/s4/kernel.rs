@@ -114,7 +114,8 @@ pub fn woodbury_rank_one(
 /// `a_bar`: `(N, N)` (the dense bilinear $\bar A$), `c`: `(N,)` → `(N/2,)`.
 ///
 /// # Panics
-/// If the shapes do not match the DPLR form's $N$.
+/// If the shapes do not match the DPLR form's $N$, or `len` is above
+/// $2^{32} - 1$.
 pub fn c_tilde_from(
     dplr: &Dplr,
     a_bar: &DMatrix<f64>,
@@ -127,6 +128,10 @@ pub fn c_tilde_from(
         "c_tilde_from: Ā {:?}, C ({},) vs N = {n}",
         a_bar.shape(),
         c.len()
+    );
+    assert!(
+        u32::try_from(len).is_ok(),
+        "c_tilde_from: len {len} is above 2^32 − 1 (the power's exponent is a u32)"
     );
     let power = a_bar.pow(len as u32);
     let row = c.transpose() * (DMatrix::identity(n, n) - power); // (1, N)

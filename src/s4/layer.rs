@@ -8,7 +8,9 @@ use rayon::prelude::*;
 use super::fast_kernel::{Nodes, kernel_dplr_fast};
 use super::kernel::with_conjugates;
 use super::nplr::{Dplr, nplr_legs};
-use crate::error::{Result, check_finite, check_positive, check_shape, check_size};
+use crate::error::{
+    Error, Result, check_finite, check_positive, check_shape, check_size,
+};
 use crate::support::fft::causal_conv_fft_columns_with;
 use crate::support::rng::{log_uniform, normal_vector, seeded};
 use crate::traits::{Convolutional, Recurrent};
@@ -90,7 +92,8 @@ impl S4Layer {
     ///
     /// # Errors
     /// [`crate::Error::InvalidParameter`] for an odd or zero `n`, no
-    /// channels, a zero `len` or a step that is not finite and positive;
+    /// channels, a `len` of zero or above $2^{32} - 1$, or a step that is not
+    /// finite and positive;
     /// [`crate::Error::Tensor`] for a $\tilde C$ of the wrong length;
     /// [`crate::Error::NonFinite`] for a NaN or infinite value.
     pub fn from_parameters(
@@ -100,6 +103,10 @@ impl S4Layer {
     ) -> Result<Self> {
         check_size("channels", channels.len())?;
         check_size("len", len)?;
+        if u32::try_from(len).is_err() {
+            // Ā^L is computed with a u32 exponent: a silent truncation otherwise.
+            return Err(Error::invalid("len", len, "at most 2^32 − 1"));
+        }
         let dplr = nplr_legs(n)?;
         let half = dplr.lambda.len();
         let p = DMatrix::from_fn(2 * half, dplr.rank(), |i, j| {

@@ -2,7 +2,7 @@
 
 use nalgebra::{Complex, DMatrix, DVector};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lssl::Rule;
 use crate::lssl::Ssm;
 use crate::lssl::discretize::discretize_diagonal;
@@ -115,7 +115,8 @@ pub fn vandermonde_kernel_fast(
 /// complex kernel, whose imaginary part is rounding.
 ///
 /// # Errors
-/// As [`discretize_diagonal`].
+/// As [`discretize_diagonal`]; [`Error::InvalidParameter`] for a `len`
+/// above $2^{31} - 1$.
 pub fn kernel_full_conjugate(
     lambda: &[Complex<f64>],
     b: &[Complex<f64>],
@@ -131,7 +132,10 @@ pub fn kernel_full_conjugate(
         rule,
     )?;
     let c = with_conjugates(c);
-    Ok((0..len as i32)
+    let len = i32::try_from(len).map_err(|_| {
+        Error::invalid("len", len, "at most 2^31 − 1 (powers use i32)")
+    })?;
+    Ok((0..len)
         .map(|l| {
             (0..a_bar.len())
                 .map(|n| c[n] * b_bar[n] * a_bar[n].powi(l))

@@ -200,3 +200,24 @@ fn exercise_1_2_steps_until_the_gradient_vanishes() {
     let first = (0..1000).find(|&t| 0.9f64.powi(t) <= 1e-3).expect("found");
     assert_eq!(first, 66);
 }
+
+/// A state of size 0 is an invalid hyperparameter, not a model: both RNNs
+/// built from given weights reject it with a reason.
+#[test]
+fn a_state_of_size_zero_is_rejected() {
+    use nalgebra::{DMatrix, DVector};
+    use ssm_lineage::rnn::LinearRnn;
+    let empty = || DMatrix::<f64>::zeros(0, 0);
+    let err = LinearRnn::new(empty(), DVector::zeros(0), DVector::zeros(0))
+        .expect_err("n = 0");
+    assert!(err.to_string().contains("state size"), "{err}");
+    let err = ElmanRnn::new(
+        empty(),
+        DMatrix::zeros(0, 1),
+        DVector::zeros(0),
+        DMatrix::zeros(1, 0),
+        DVector::zeros(1),
+    )
+    .expect_err("n = 0");
+    assert!(err.to_string().contains("state size"), "{err}");
+}

@@ -351,6 +351,11 @@ fn s4_layers_are_built_from_given_channels() -> ssm_lineage::Result<()> {
 
 #[test]
 fn bad_input_is_rejected_with_a_reason() {
+    // Lengths that do not fit the exponent of Ā^L are an error, not a silent
+    // truncation to len mod 2^32 (checked before anything is allocated).
+    let err = ssm_lineage::s4::S4Layer::new(1, 4, (1usize << 32) + 16, 1)
+        .expect_err("len");
+    assert!(err.to_string().contains("2^32"), "{err}");
     for n in [0, 7] {
         let err = nplr_legs(n).expect_err("needs even N ≥ 2");
         assert!(err.to_string().contains("even"), "{err}");

@@ -208,6 +208,18 @@ fn layers_are_built_from_given_parameters() -> ssm_lineage::Result<()> {
 
 #[test]
 fn bad_configurations_are_rejected_with_a_reason() {
+    // A kernel longer than i32 powers can index is an error, not zero taps.
+    let one = [Complex::new(-0.5, 1.0)];
+    let err = ssm_lineage::s4d::kernel::kernel_full_conjugate(
+        &one,
+        &one,
+        &one,
+        0.1,
+        ssm_lineage::lssl::Rule::Zoh,
+        1usize << 31,
+    )
+    .expect_err("len");
+    assert!(err.to_string().contains("2^31"), "{err}");
     let ok = S4dConfig::new(4, 8, S4dInit::Lin);
     assert!(ok.validate().is_ok());
     let cases = [
