@@ -5,8 +5,6 @@ use nalgebra::DMatrix;
 use rayon::prelude::*;
 
 use super::segsum::{cumsum, decay_mask};
-use crate::scan::operator::Affine;
-use crate::scan::prefix::scan_sequential;
 
 /// SSD's inputs, with the meaning of the reference `ssd_minimal_discrete`:
 /// `x` already multiplied by Δ and `a` already Δ·A (log-decays). Heads are
@@ -213,11 +211,11 @@ pub fn ssd_quadratic(inputs: &SsdInputs) -> SsdOutput {
 
 /// The chunked form (Mamba-2's SSD algorithm): split time into chunks of
 /// length `q` (the last padded with zero inputs and zero log-decays, which
-/// change nothing; `q` larger than the sequence is one chunk); inside each
-/// chunk the quadratic form (diagonal blocks); each chunk's own contribution
-/// to its final state (right factors); chapter 6's scan over chunks for the
-/// state entering each one (centre factors); that state's contribution to
-/// each output (left factors). All but the scan are matrix products.
+/// change nothing; `q` larger than the sequence is one chunk); inside each chunk the quadratic form (diagonal blocks);
+/// each chunk's own contribution to its final state (right factors); a scan
+/// over chunks for the state entering each one (centre factors); that state's
+/// contribution to each output (left factors). All but the scan are matrix
+/// products.
 ///
 /// Implements Eq. (X5), with $c_l = \sum_{k \le l} a_k$ inside a chunk:
 /// $Y_{\mathrm{diag}} = (L \circ C B^\top) X$;
@@ -234,124 +232,50 @@ pub fn ssd_quadratic(inputs: &SsdInputs) -> SsdOutput {
 // ANCHOR: ssd_chunked
 pub fn ssd_chunked(inputs: &SsdInputs, q: usize) -> SsdOutput {
     assert!(q > 0, "ssd_chunked: the chunk length must be ≥ 1, got 0");
-    let (t_len, _, p, _, _) = inputs.dims();
-    let q = q.min(t_len);
+    let (t_len, _, p, n, _) = inputs.dims();
+    let q = q.min(t_len); // a chunk longer than the sequence is one chunk
+    let chunks = t_len.div_ceil(q);
     per_head(inputs, |head| {
-        let chunks: Vec<Chunk> = (0..t_len.div_ceil(q))
-            .map(|k| Chunk::new(inputs, head, k * q, q))
-            .collect();
-        // 1. Diagonal blocks and 2. right factors: each chunk on its own.
-        let own: Vec<DMatrix<f64>> = chunks.iter().map(Chunk::own_state).collect();
-        // 3. Centre: the scan over chunks gives the state entering each one.
-        let decays: Vec<f64> = chunks.iter().map(|c| c.total().exp()).collect();
-        let (entering, last) =
-            pass_states(&decays, &own, inputs.initial_state(head));
-        // 4. Left factors: the entering state's contribution to each output.
+        let (b, c) = (&inputs.b[inputs.group(head)], &inputs.c[inputs.group(head)]);
         let mut y = DMatrix::zeros(t_len, p);
-        for (chunk, state) in chunks.iter().zip(&entering) {
-            let out = chunk.diagonal_block() + chunk.entering_contribution(state);
-            y.rows_mut(chunk.start, chunk.rows)
-                .copy_from(&out.rows(0, chunk.rows));
+        let mut state = inputs.initial_state(head); // H_in of the current chunk
+        for k in 0..chunks {
+            let (start, rows) = (k * q, q.min(t_len - k * q)); // the last may be short
+            let pad = |m: &DMatrix<f64>| {
+                let mut out = DMatrix::zeros(q, m.ncols());
+                out.rows_mut(0, rows).copy_from(&m.rows(start, rows));
+                out
+            };
+            let (x, bc, cc) = (pad(&inputs.x[head]), pad(b), pad(c));
+            let a: Vec<f64> = (0..q)
+                .map(|l| {
+                    if l < rows {
+                        inputs.a[(start + l, head)]
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let cumulative = cumsum(&a);
+            let last = cumulative[q - 1];
+            // 1. Diagonal block: the chunk on its own (zero initial state).
+            let y_diag = decay_mask(&a).component_mul(&(&cc * bc.transpose())) * &x;
+            // 2. Right factors: the chunk's inputs decayed to its end.
+            let to_end = DMatrix::from_fn(q, n, |l, j| {
+                (last - cumulative[l]).exp() * bc[(l, j)]
+            });
+            let own = x.transpose() * to_end; // (P, N)
+            // 4. Left factors: the entering state, decayed to each step.
+            let decayed_c =
+                DMatrix::from_fn(q, n, |l, j| cumulative[l].exp() * cc[(l, j)]);
+            let y_off = decayed_c * state.transpose(); // (q, P)
+            y.rows_mut(start, rows)
+                .copy_from(&(y_diag + y_off).rows(0, rows));
+            // 3. Centre: chapter 6's sequential scan over chunks, one affine
+            //    step H ↦ e^{c_q} H + S per chunk (Eq. (P1)), streamed.
+            state = state * last.exp() + own;
         }
-        (y, last)
+        (y, state)
     })
 }
 // ANCHOR_END: ssd_chunked
-
-/// The states entering each chunk, and the state after the last, by chapter
-/// 6's scan: entry by entry, chunk $k$ is the affine step
-/// $H \mapsto e^{c_q^{(k)}} H + S^{(k)}$ (Eq. (P1)), and the scan composes them.
-// ANCHOR: pass_states
-fn pass_states(
-    decays: &[f64],
-    own: &[DMatrix<f64>],
-    initial: DMatrix<f64>,
-) -> (Vec<DMatrix<f64>>, DMatrix<f64>) {
-    let mut entering = vec![initial.clone(); decays.len()];
-    let mut last = initial.clone();
-    for (i, h0) in initial.iter().enumerate() {
-        let steps: Vec<Affine<f64>> = decays
-            .iter()
-            .zip(own)
-            .map(|(&decay, s)| Affine::new(decay, s[i]))
-            .collect();
-        let composed = scan_sequential(&steps); // chunks 0..=k
-        for (k, c) in composed.iter().enumerate() {
-            match entering.get_mut(k + 1) {
-                Some(next) => next[i] = c.apply(*h0),
-                None => last[i] = c.apply(*h0),
-            }
-        }
-    }
-    (entering, last)
-}
-// ANCHOR_END: pass_states
-
-/// One chunk of one head, padded to `q` steps with zero inputs and zero
-/// log-decays.
-struct Chunk {
-    start: usize,
-    rows: usize,
-    x: DMatrix<f64>,
-    b: DMatrix<f64>,
-    c: DMatrix<f64>,
-    a: Vec<f64>,
-    cumulative: Vec<f64>,
-}
-
-impl Chunk {
-    fn new(inputs: &SsdInputs, head: usize, start: usize, q: usize) -> Self {
-        let rows = q.min(inputs.x[head].nrows() - start); // the last may be short
-        let pad = |m: &DMatrix<f64>| {
-            let mut out = DMatrix::zeros(q, m.ncols());
-            out.rows_mut(0, rows).copy_from(&m.rows(start, rows));
-            out
-        };
-        let g = inputs.group(head);
-        let a: Vec<f64> = (0..q)
-            .map(|l| {
-                if l < rows {
-                    inputs.a[(start + l, head)]
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        Chunk {
-            start,
-            rows,
-            x: pad(&inputs.x[head]),
-            b: pad(&inputs.b[g]),
-            c: pad(&inputs.c[g]),
-            cumulative: cumsum(&a),
-            a,
-        }
-    }
-
-    /// $c_q$: the log-decay across the whole chunk.
-    fn total(&self) -> f64 {
-        self.cumulative[self.cumulative.len() - 1]
-    }
-
-    /// The chunk on its own, from a zero state: $(L \circ C B^\top) X$.
-    fn diagonal_block(&self) -> DMatrix<f64> {
-        decay_mask(&self.a).component_mul(&(&self.c * self.b.transpose())) * &self.x
-    }
-
-    /// The chunk's inputs decayed to its end: $X^\top \operatorname{diag}(e^{c_q - c_l}) B$, `(P, N)`.
-    fn own_state(&self) -> DMatrix<f64> {
-        let last = self.total();
-        let to_end = DMatrix::from_fn(self.b.nrows(), self.b.ncols(), |l, j| {
-            (last - self.cumulative[l]).exp() * self.b[(l, j)]
-        });
-        self.x.transpose() * to_end
-    }
-
-    /// The entering state decayed to each step: $\operatorname{diag}(e^{c_l}) C H^\top$.
-    fn entering_contribution(&self, state: &DMatrix<f64>) -> DMatrix<f64> {
-        let decayed_c = DMatrix::from_fn(self.c.nrows(), self.c.ncols(), |l, j| {
-            self.cumulative[l].exp() * self.c[(l, j)]
-        });
-        decayed_c * state.transpose()
-    }
-}
