@@ -43,6 +43,8 @@ pub fn cauchy(
 /// One division per (node, pole) instead of one per sum: the fast path of
 /// [`cauchy`] for the S4 kernel, which needs $(r+1)^2$ sums at once.
 ///
+/// Implements Eq. (S3) for every numerator: $k_m(z_j) = \sum_n \frac{v_{m,n}}{z_j - w_n}$.
+///
 /// # Shapes
 /// `v`: `M × (N,)`, `z`: `(L,)`, `w`: `(N,)` → `M × (L,)`.
 ///
