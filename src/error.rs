@@ -32,6 +32,21 @@ pub enum Error {
         /// What is wrong, with the shapes (`expected (64, 256), found (64, 128)`).
         reason: String,
     },
+    /// Reading a file failed, or it is not what it should be (a truncated or
+    /// corrupted checkpoint, a config that does not parse).
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Training stopped: the loss or a gradient is no longer finite.
+    Training {
+        /// The step (counted from 0) whose loss was not finite.
+        step: u64,
+        /// What happened, and where the last good checkpoint is.
+        reason: String,
+    },
     /// Writing a figure or another output file failed.
     Output {
         /// The file that could not be written.
@@ -61,6 +76,12 @@ impl fmt::Display for Error {
                 )
             }
             Error::Tensor { name, reason } => write!(f, "tensor {name}: {reason}"),
+            Error::Input { path, reason } => {
+                write!(f, "cannot read {}: {reason}", path.display())
+            }
+            Error::Training { step, reason } => {
+                write!(f, "training stopped at step {step}: {reason}")
+            }
             Error::Output { path, reason } => {
                 write!(f, "cannot write {}: {reason}", path.display())
             }

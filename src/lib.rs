@@ -18,6 +18,7 @@
 //! | [`scan`] | 6 Parallel scans | Blelloch 1990; S5 | linear recurrences in parallel |
 //! | [`mamba`] | 7 Mamba | Gu & Dao 2023 | input-dependent (selective) dynamics |
 //! | [`ssd`] | 8 Mamba-2 | Dao & Gu 2024 | the scan is a masked attention matrix |
+//! | [`train`] | 9 Learning | Loshchilov & Hutter 2019 (AdamW) | the parallel mode, run backwards: gradients, AdamW, checkpoints |
 //!
 //! [`support`] holds the plumbing (FFT convolution, figure style, seeded
 //! randomness); [`traits`] holds the two views every model is compared in.
@@ -56,6 +57,7 @@ pub mod s4d;
 pub mod scan;
 pub mod ssd;
 pub mod support;
+pub mod train;
 pub mod traits;
 
 pub use error::{Error, Result};

@@ -151,6 +151,49 @@ pub trait Parameters {
         Ok(())
     }
 
+    /// A copy with every learnable value zero: the shape of a gradient.
+    fn zeros_like(&self) -> Self
+    where
+        Self: Clone + Sized,
+    {
+        let mut zeros = self.clone();
+        for p in zeros.parameters_mut() {
+            p.values.fill(0.0);
+        }
+        zeros
+    }
+
+    /// Adds `scale` times `other`'s values to this one's, tensor by tensor
+    /// (accumulating gradients).
+    ///
+    /// # Panics
+    /// If `other` does not have the same tensors (names and shapes).
+    fn add_scaled(&mut self, other: &Self, scale: f64)
+    where
+        Self: Sized,
+    {
+        let theirs = other.parameters();
+        let ours = self.parameters_mut();
+        assert_eq!(
+            ours.len(),
+            theirs.len(),
+            "add_scaled: different tensor lists"
+        );
+        for (p, q) in ours.into_iter().zip(theirs) {
+            assert!(
+                p.name == q.name && p.shape == q.shape,
+                "add_scaled: {} {:?} vs {} {:?}",
+                p.name,
+                p.shape,
+                q.name,
+                q.shape
+            );
+            for (v, w) in p.values.iter_mut().zip(q.values) {
+                *v += scale * w;
+            }
+        }
+    }
+
     /// Every tensor by name, copied (the inverse of
     /// [`Parameters::set_parameters`]).
     fn named_tensors(&self) -> BTreeMap<String, DMatrix<f64>> {

@@ -21,7 +21,7 @@ use std::path::{Component, Path, PathBuf};
 type Tree = BTreeMap<PathBuf, String>;
 
 /// The chapter modules in the order of the lineage.
-const LINEAGE: [&str; 9] = [
+const LINEAGE: [&str; 10] = [
     "attention",
     "rnn",
     "lssl",
@@ -31,6 +31,7 @@ const LINEAGE: [&str; 9] = [
     "scan",
     "mamba",
     "ssd",
+    "train",
 ];
 /// Modules every chapter may use; they use no chapter.
 const FOUNDATION: [&str; 3] = ["support", "error", "traits"];

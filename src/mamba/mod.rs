@@ -8,16 +8,24 @@
 //! speed work (the book's appendix), built from them and never used by them.
 
 pub mod block;
+pub mod block_backward;
 pub mod complex;
 pub mod config;
 pub mod fast;
 pub mod model;
+pub mod model_backward;
 pub mod selective;
+pub mod selective_backward;
 pub mod views;
 
 pub use block::{BlockCache, MambaBlock};
+pub use block_backward::{BlockTape, causal_conv_backward};
 pub use complex::{ComplexInput, selective_scan_complex};
 pub use config::{Linear, MambaConfig};
 pub use model::{MambaModel, RmsNorm};
+pub use model_backward::ModelTape;
 pub use selective::{BRule, ScanOutput, SelectiveScan, selective_scan};
+pub use selective_backward::{
+    ScanGrads, ScanTape, selective_scan_backward, selective_scan_taped,
+};
 pub use views::{selective_scan_chunked, transfer_matrix};
