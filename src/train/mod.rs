@@ -8,6 +8,7 @@
 //! checkpoints in safetensors ([`checkpoint`]).
 
 pub mod checkpoint;
+pub mod fast;
 pub mod gradcheck;
 pub mod lm;
 pub mod loss;

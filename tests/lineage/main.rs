@@ -4,6 +4,7 @@
 //! fast on two cores; set `SSM_PROPTEST_CASES` (e.g. to 1000) for a deeper run.
 
 mod appendix_fast;
+mod appendix_fast_training;
 mod ch00_intro;
 mod ch01_rnn;
 mod ch02_lssl;

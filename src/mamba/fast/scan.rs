@@ -113,7 +113,7 @@ pub struct FastScanOutput {
 /// $a b + c$: one fused multiply-add where the CPU has it (`FMA`), else a
 /// multiply and an add (a software `fma` would be far slower).
 #[inline(always)]
-fn mul_add<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+pub(crate) fn mul_add<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
     if FMA { a.mul_add(b, c) } else { a * b + c }
 }
 
@@ -137,7 +137,7 @@ const EXP2_POLY: [f32; 5] = [
 /// arguments below −125 give about $2.4 \times 10^{-38}$ instead of a
 /// subnormal or zero.
 #[inline(always)]
-fn exp2_lane<const FMA: bool>(t: f32) -> f32 {
+pub(crate) fn exp2_lane<const FMA: bool>(t: f32) -> f32 {
     const SHIFTER: f32 = 12_582_912.0; // 1.5·2^23: adding it rounds to an integer
     const P: [f32; 5] = EXP2_POLY;
     let t = t.clamp(-125.0, 127.0);
@@ -203,7 +203,7 @@ pub fn softplus_f32(x: f32) -> f32 {
 
 /// [`softplus_f32`] with fused multiply-adds where `FMA`.
 #[inline(always)]
-fn softplus_lane<const FMA: bool>(x: f32) -> f32 {
+pub(crate) fn softplus_lane<const FMA: bool>(x: f32) -> f32 {
     let w = exp2_lane::<FMA>(-x.abs() * std::f32::consts::LOG2_E);
     let s = w / (2.0 + w);
     let s2 = s * s;
@@ -216,7 +216,7 @@ fn softplus_lane<const FMA: bool>(x: f32) -> f32 {
 
 /// $\mathrm{SiLU}(z) = z / (1 + e^{-z})$ with fused multiply-adds where `FMA`.
 #[inline(always)]
-fn silu_lane<const FMA: bool>(z: f32) -> f32 {
+pub(crate) fn silu_lane<const FMA: bool>(z: f32) -> f32 {
     z / (1.0 + exp2_lane::<FMA>(-z * std::f32::consts::LOG2_E))
 }
 

@@ -1,0 +1,558 @@
+//! The selective scan's forward and backward passes for training, in `f32`,
+//! sixteen channels in the lanes of one vector, one sequence per task.
+//!
+//! This is the Mamba block's scan (Euler's $\bar B = \Delta B$, softplus with
+//! a bias, skip and gate), the case of `selective_scan_backward` that
+//! training uses. The forward pass keeps the state every `chunk` steps; the
+//! backward pass recomputes a chunk's states and multipliers from it into a
+//! small buffer, then runs the adjoint recurrence (Eq. G1) through it. The
+//! gradients of $B_t$ and $C_t$, shared by the channels, are summed across
+//! the channel blocks lane by lane and across the lanes once at the end.
+
+use super::rows::{give_back, recycled, zeroed};
+use crate::mamba::fast::scan::{exp2_lane, mul_add, softplus_lane};
+
+/// Channels per vector.
+const W: usize = 16;
+
+/// Sixteen channels.
+type Lanes = [f32; W];
+
+const LOG2_E: f32 = std::f32::consts::LOG2_E;
+
+/// Columns `offset ..` of a row-major matrix with `stride` columns.
+#[derive(Debug, Clone, Copy)]
+pub struct Strided<'a> {
+    /// The matrix's values, row by row (from the sequence's first row).
+    pub data: &'a [f32],
+    /// The matrix's number of columns.
+    pub stride: usize,
+    /// The first column.
+    pub offset: usize,
+}
+
+impl Strided<'_> {
+    /// Entry `(t, j)` of the column range.
+    #[inline(always)]
+    fn at(&self, t: usize, j: usize) -> f32 {
+        self.data[t * self.stride + self.offset + j]
+    }
+
+    /// Columns `ch .. ch + width` of row `t` in lanes (zeros beyond `width`).
+    #[inline(always)]
+    fn lanes(&self, t: usize, ch: usize, width: usize) -> Lanes {
+        load(self.data, t * self.stride + self.offset + ch, width)
+    }
+}
+
+/// The block's parameters of the scan, in `f32`.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanParams<'a> {
+    /// $A$, `(N, d_inner)` row-major: state `n` of every channel together.
+    pub a: &'a [f32],
+    /// The skip $D$, `(d_inner,)`.
+    pub d: &'a [f32],
+    /// Δ's bias, `(d_inner,)`.
+    pub bias: &'a [f32],
+    /// $N$.
+    pub n: usize,
+    /// `d_inner`.
+    pub di: usize,
+}
+
+/// One sequence's scan inputs (views into the batch's stacked matrices).
+#[derive(Debug, Clone, Copy)]
+pub struct ScanInputs<'a> {
+    /// The number of steps.
+    pub len: usize,
+    /// $u$, `(len, d_inner)`.
+    pub u: Strided<'a>,
+    /// δ before bias and softplus, `(len, d_inner)`.
+    pub delta: Strided<'a>,
+    /// The gate $z$, `(len, d_inner)`.
+    pub z: Strided<'a>,
+    /// $B_t$, `(len, N)`.
+    pub b: Strided<'a>,
+    /// $C_t$, `(len, N)`.
+    pub c: Strided<'a>,
+}
+
+/// One sequence's gradients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequenceGrads {
+    /// ∂u, `(len, d_inner)` row-major.
+    pub u: Vec<f32>,
+    /// ∂δ, `(len, d_inner)`.
+    pub delta: Vec<f32>,
+    /// ∂z, `(len, d_inner)`.
+    pub z: Vec<f32>,
+    /// ∂B, `(len, N)`.
+    pub b: Vec<f32>,
+    /// ∂C, `(len, N)`.
+    pub c: Vec<f32>,
+    /// ∂A, `(N, d_inner)`.
+    pub a: Vec<f32>,
+    /// ∂D, `(d_inner,)`.
+    pub d: Vec<f32>,
+    /// ∂(Δ's bias), `(d_inner,)`.
+    pub bias: Vec<f32>,
+}
+
+#[inline(always)]
+fn load(src: &[f32], start: usize, width: usize) -> Lanes {
+    let mut l = [0.0; W];
+    if width == W {
+        l.copy_from_slice(&src[start..start + W]); // a fixed-size copy: one load
+    } else {
+        l[..width].copy_from_slice(&src[start..start + width]);
+    }
+    l
+}
+
+#[inline(always)]
+fn store(dst: &mut [f32], start: usize, l: &Lanes, width: usize) {
+    if width == W {
+        dst[start..start + W].copy_from_slice(l);
+    } else {
+        dst[start..start + width].copy_from_slice(&l[..width]);
+    }
+}
+
+/// $\sigma(x)$ in every lane.
+#[inline(always)]
+fn sigmoid<const FMA: bool>(x: Lanes) -> Lanes {
+    let mut s = [0.0; W];
+    for j in 0..W {
+        s[j] = 1.0 / (1.0 + exp2_lane::<FMA>(-x[j] * LOG2_E));
+    }
+    s
+}
+
+/// Δ = softplus(δ + bias) at step `t` of the block starting at `ch`.
+#[inline(always)]
+fn step_sizes<const FMA: bool>(
+    s: &ScanInputs,
+    bias: &Lanes,
+    t: usize,
+    (ch, width): (usize, usize),
+) -> (Lanes, Lanes) {
+    let raw = s.delta.lanes(t, ch, width);
+    let mut shifted = [0.0; W];
+    let mut dt = [0.0; W];
+    for j in 0..W {
+        shifted[j] = raw[j] + bias[j];
+        dt[j] = softplus_lane::<FMA>(shifted[j]);
+    }
+    (dt, shifted)
+}
+
+/// One step of the recurrence for a block: $h \leftarrow \bar A h + \Delta B_t u$,
+/// writing the multipliers $\bar A$ into `a_bar`.
+#[inline(always)]
+fn advance<const FMA: bool>(
+    h: &mut [Lanes],
+    a_bar: &mut [Lanes],
+    (a2, b): (&[Lanes], &Strided),
+    t: usize,
+    (dt, dt_u): (&Lanes, &Lanes),
+) {
+    for n in 0..h.len() {
+        let b_tn = b.at(t, n);
+        let (a2_n, a_bar_n, h_n) = (&a2[n], &mut a_bar[n], &mut h[n]);
+        for j in 0..W {
+            let m = exp2_lane::<FMA>(dt[j] * a2_n[j]);
+            a_bar_n[j] = m;
+            h_n[j] = flush_one(mul_add::<FMA>(m, h_n[j], dt_u[j] * b_tn));
+        }
+    }
+}
+
+/// The forward pass of one sequence: `y` `(len, d_inner)` (with skip and
+/// gate), and the state before every `chunk`-th step in `states`
+/// (`⌈len/chunk⌉` blocks of `(N, d_inner)`).
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+pub fn forward_sequence(
+    p: &ScanParams,
+    s: &ScanInputs,
+    chunk: usize,
+    y: &mut [f32],
+    states: &mut [f32],
+) {
+    use multiversion::target::target_cfg_f;
+    if target_cfg_f!(target_feature = "fma") {
+        forward_impl::<true>(p, s, chunk, y, states);
+    } else {
+        forward_impl::<false>(p, s, chunk, y, states);
+    }
+}
+
+#[inline(always)]
+fn forward_impl<const FMA: bool>(
+    p: &ScanParams,
+    s: &ScanInputs,
+    chunk: usize,
+    y: &mut [f32],
+    states: &mut [f32],
+) {
+    let (n, di) = (p.n, p.di);
+    let mut h = vec![[0.0; W]; n];
+    let mut a_bar = vec![[0.0; W]; n];
+    for ch in (0..di).step_by(W) {
+        let width = W.min(di - ch);
+        let a2: Vec<Lanes> = (0..n)
+            .map(|k| load(p.a, k * di + ch, width).map(|v| v * LOG2_E))
+            .collect();
+        let (d, bias) = (load(p.d, ch, width), load(p.bias, ch, width));
+        h.iter_mut().for_each(|l| *l = [0.0; W]);
+        for t in 0..s.len {
+            if t % chunk == 0 {
+                for (k, l) in h.iter().enumerate() {
+                    let at = (t / chunk) * n * di + k * di + ch;
+                    states[at..at + width].copy_from_slice(&l[..width]);
+                }
+            }
+            let (dt, _) = step_sizes::<FMA>(s, &bias, t, (ch, width));
+            let u = s.u.lanes(t, ch, width);
+            let mut dt_u = [0.0; W];
+            for j in 0..W {
+                dt_u[j] = dt[j] * u[j];
+            }
+            advance::<FMA>(&mut h, &mut a_bar, (&a2, &s.b), t, (&dt, &dt_u));
+            let mut out = [0.0; W];
+            for (k, l) in h.iter().enumerate() {
+                let c = s.c.at(t, k);
+                for j in 0..W {
+                    out[j] = mul_add::<FMA>(c, l[j], out[j]);
+                }
+            }
+            let z = s.z.lanes(t, ch, width);
+            let gate = sigmoid::<FMA>(z);
+            for j in 0..W {
+                out[j] = mul_add::<FMA>(d[j], u[j], out[j]) * z[j] * gate[j];
+            }
+            store(y, t * di + ch, &out, width);
+        }
+    }
+}
+
+/// The backward pass of one sequence from the output's gradient `dy`
+/// `(len, d_inner)` and the states the forward pass kept.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx2+fma",
+    "x86_64+avx2+fma"
+))]
+pub fn backward_sequence(
+    p: &ScanParams,
+    s: &ScanInputs,
+    dy: &[f32],
+    (chunk, states): (usize, &[f32]),
+) -> SequenceGrads {
+    use multiversion::target::target_cfg_f;
+    if target_cfg_f!(target_feature = "fma") {
+        backward_impl::<true>(p, s, dy, (chunk, states))
+    } else {
+        backward_impl::<false>(p, s, dy, (chunk, states))
+    }
+}
+
+/// A chunk's recomputed values: the states before and after each step, the
+/// multipliers, the step sizes and δ + bias.
+struct ChunkBuffer {
+    h: Vec<Vec<Lanes>>,
+    a_bar: Vec<Vec<Lanes>>,
+    dt: Vec<Lanes>,
+    shifted: Vec<Lanes>,
+}
+
+#[inline(always)]
+fn backward_impl<const FMA: bool>(
+    p: &ScanParams,
+    s: &ScanInputs,
+    dy: &[f32],
+    (chunk, states): (usize, &[f32]),
+) -> SequenceGrads {
+    let (n, di, len) = (p.n, p.di, s.len);
+    let mut g = SequenceGrads {
+        // Every entry of these is written below.
+        u: recycled(len * di),
+        delta: recycled(len * di),
+        z: recycled(len * di),
+        b: recycled(len * n),
+        c: recycled(len * n),
+        a: vec![0.0; n * di],
+        d: vec![0.0; di],
+        bias: vec![0.0; di],
+    };
+    // ∂B and ∂C in lanes, summed over the blocks; across lanes at the end.
+    let (mut db_buf, mut dc_buf) = (zeroed(len * n * W), zeroed(len * n * W));
+    let (db, _) = db_buf.as_chunks_mut::<W>();
+    let (dc, _) = dc_buf.as_chunks_mut::<W>();
+    let q = chunk.min(len.max(1));
+    let mut buf = ChunkBuffer {
+        h: vec![vec![[0.0; W]; n]; q + 1],
+        a_bar: vec![vec![[0.0; W]; n]; q],
+        dt: vec![[0.0; W]; q],
+        shifted: vec![[0.0; W]; q],
+    };
+    for ch in (0..di).step_by(W) {
+        let width = W.min(di - ch);
+        let a: Vec<Lanes> = (0..n).map(|k| load(p.a, k * di + ch, width)).collect();
+        let a2: Vec<Lanes> = a.iter().map(|l| l.map(|v| v * LOG2_E)).collect();
+        let (d, bias) = (load(p.d, ch, width), load(p.bias, ch, width));
+        let mut carry = vec![[0.0; W]; n];
+        let mut da = vec![[0.0; W]; n];
+        let (mut dd, mut dbias) = ([0.0; W], [0.0; W]);
+        for i in (0..len.div_ceil(chunk)).rev() {
+            let (t0, t1) = (i * chunk, ((i + 1) * chunk).min(len));
+            for k in 0..n {
+                buf.h[0][k] = load(states, i * n * di + k * di + ch, width);
+            }
+            for (j, t) in (t0..t1).enumerate() {
+                let (dt, shifted) = step_sizes::<FMA>(s, &bias, t, (ch, width));
+                let u = s.u.lanes(t, ch, width);
+                let mut dt_u = [0.0; W];
+                for l in 0..W {
+                    dt_u[l] = dt[l] * u[l];
+                }
+                let (before, after) = buf.h.split_at_mut(j + 1);
+                after[0].copy_from_slice(&before[j]);
+                advance::<FMA>(
+                    &mut after[0],
+                    &mut buf.a_bar[j],
+                    (&a2, &s.b),
+                    t,
+                    (&dt, &dt_u),
+                );
+                (buf.dt[j], buf.shifted[j]) = (dt, shifted);
+            }
+            for (j, t) in (t0..t1).enumerate().rev() {
+                let lanes = Block {
+                    di,
+                    ch,
+                    width,
+                    a: &a,
+                    d: &d,
+                };
+                let step = reverse_step::<FMA>(
+                    s,
+                    dy,
+                    &buf,
+                    (j, t),
+                    lanes,
+                    &mut carry,
+                    (&mut da, &mut *db, &mut *dc),
+                );
+                for l in 0..W {
+                    dd[l] += step.g_hat_u[l];
+                    dbias[l] += step.d_delta[l];
+                }
+                let at = t * di + ch;
+                store(&mut g.u, at, &step.du, width);
+                store(&mut g.delta, at, &step.d_delta, width);
+                store(&mut g.z, at, &step.dz, width);
+            }
+        }
+        for (k, da_k) in da.iter().enumerate() {
+            g.a[k * di + ch..k * di + ch + width].copy_from_slice(&da_k[..width]);
+        }
+        g.d[ch..ch + width].copy_from_slice(&dd[..width]);
+        g.bias[ch..ch + width].copy_from_slice(&dbias[..width]);
+    }
+    for (i, (b, c)) in db.iter().zip(dc.iter()).enumerate() {
+        g.b[i] = b.iter().sum();
+        g.c[i] = c.iter().sum();
+    }
+    give_back(db_buf);
+    give_back(dc_buf);
+    g
+}
+
+/// A block of channels: where it starts, how many, and its $A$ and $D$.
+#[derive(Clone, Copy)]
+struct Block<'a> {
+    di: usize,
+    ch: usize,
+    width: usize,
+    a: &'a [Lanes],
+    d: &'a Lanes,
+}
+
+/// One reverse step's per-channel results.
+struct StepGrads {
+    du: Lanes,
+    d_delta: Lanes,
+    dz: Lanes,
+    g_hat_u: Lanes,
+}
+
+/// $a b + c$ in every lane. Written as a small loop over a fixed sixteen
+/// lanes, which the compiler unrolls and turns into one vector instruction;
+/// one large loop over the lanes would instead keep its accumulators in
+/// memory, a chain of stores and loads from one state to the next.
+#[inline(always)]
+fn fma<const FMA: bool>(a: Lanes, b: Lanes, c: Lanes) -> Lanes {
+    let mut r = [0.0; W];
+    for j in 0..W {
+        r[j] = mul_add::<FMA>(a[j], b[j], c[j]);
+    }
+    r
+}
+
+/// $a b$ in every lane.
+#[inline(always)]
+fn mul(a: Lanes, b: Lanes) -> Lanes {
+    let mut r = [0.0; W];
+    for j in 0..W {
+        r[j] = a[j] * b[j];
+    }
+    r
+}
+
+/// The bits of the smallest magnitude kept by [`flush`]: $2^{-100} \approx
+/// 7.9 \times 10^{-31}$.
+const TINY_BITS: u32 = 0x0d80_0000;
+
+/// `x`, or zero where $|x| < 2^{-100}$. A decaying state or adjoint would
+/// otherwise sink into subnormal numbers, which cost x86 CPUs about a
+/// hundred cycles per operation (a batch whose loss sees only its last few
+/// positions ran 2.4 times slower); what is dropped changes no gradient by
+/// more than $10^{-30}$. Done on the bits, so that the test itself never
+/// touches a subnormal as a float.
+#[inline(always)]
+fn flush(x: Lanes) -> Lanes {
+    let mut r = [0.0; W];
+    for j in 0..W {
+        r[j] = flush_one(x[j]);
+    }
+    r
+}
+
+/// [`flush`] of one number.
+#[inline(always)]
+fn flush_one(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let keep = if bits & 0x7fff_ffff >= TINY_BITS {
+        u32::MAX
+    } else {
+        0
+    };
+    f32::from_bits(bits & keep)
+}
+
+/// One state's values at one step.
+struct State<'a> {
+    h: &'a Lanes,
+    h_prev: &'a Lanes,
+    a_bar: &'a Lanes,
+    a: &'a Lanes,
+}
+
+/// One state's running gradients.
+struct Accumulators<'a> {
+    carry: &'a mut Lanes,
+    da: &'a mut Lanes,
+    db: &'a mut Lanes,
+    dc: &'a mut Lanes,
+}
+
+/// The adjoint of one state at one step and its shares of ∂C, ∂B, ∂u, ∂Δ
+/// and ∂A; `du` and `d_dt` are summed over the states.
+#[inline(always)]
+fn state_gradients<const FMA: bool>(
+    (b, c): (f32, f32),
+    (g_hat, u, dt, dt_u): (&Lanes, &Lanes, &Lanes, &Lanes),
+    st: State,
+    acc: Accumulators,
+    (mut du, mut d_dt): (Lanes, Lanes),
+) -> (Lanes, Lanes) {
+    let lambda = fma::<FMA>(*g_hat, [c; W], *acc.carry);
+    *acc.dc = fma::<FMA>(*g_hat, *st.h, *acc.dc);
+    *acc.db = fma::<FMA>(lambda, *dt_u, *acc.db);
+    du = fma::<FMA>(mul(lambda, *dt), [b; W], du);
+    let w = mul(mul(lambda, *st.a_bar), *st.h_prev);
+    d_dt = fma::<FMA>(*st.a, w, fma::<FMA>(mul(lambda, [b; W]), *u, d_dt));
+    *acc.da = fma::<FMA>(*dt, w, *acc.da);
+    *acc.carry = flush(mul(*st.a_bar, lambda));
+    (du, d_dt)
+}
+
+/// One step of Eq. (G1) for a block: the gate and skip, the adjoint, and
+/// every gradient's share.
+#[inline(always)]
+fn reverse_step<const FMA: bool>(
+    s: &ScanInputs,
+    dy: &[f32],
+    buf: &ChunkBuffer,
+    (j, t): (usize, usize),
+    blk: Block,
+    carry: &mut [Lanes],
+    (da, db, dc): (&mut [Lanes], &mut [Lanes], &mut [Lanes]),
+) -> StepGrads {
+    let n = carry.len();
+    let (ch, width) = (blk.ch, blk.width);
+    let g = load(dy, t * blk.di + ch, width);
+    let (u, z) = (s.u.lanes(t, ch, width), s.z.lanes(t, ch, width));
+    let (h_prev, h, a_bar, dt) =
+        (&buf.h[j], &buf.h[j + 1], &buf.a_bar[j], buf.dt[j]);
+    let mut pre = [0.0; W];
+    for (k, l) in h.iter().enumerate() {
+        let c = s.c.at(t, k);
+        for m in 0..W {
+            pre[m] = mul_add::<FMA>(c, l[m], pre[m]);
+        }
+    }
+    let sig = sigmoid::<FMA>(z);
+    let mut out = StepGrads {
+        du: [0.0; W],
+        d_delta: [0.0; W],
+        dz: [0.0; W],
+        g_hat_u: [0.0; W],
+    };
+    let mut g_hat = [0.0; W];
+    for m in 0..W {
+        pre[m] = mul_add::<FMA>(blk.d[m], u[m], pre[m]);
+        out.dz[m] = g[m] * pre[m] * sig[m] * mul_add::<FMA>(z[m], 1.0 - sig[m], 1.0);
+        g_hat[m] = g[m] * z[m] * sig[m];
+        out.g_hat_u[m] = g_hat[m] * u[m];
+        out.du[m] = blk.d[m] * g_hat[m];
+    }
+    let (mut d_dt, mut du) = ([0.0; W], out.du);
+    let mut dt_u = [0.0; W];
+    for m in 0..W {
+        dt_u[m] = dt[m] * u[m];
+    }
+    for k in 0..n {
+        let (b, c) = (s.b.at(t, k), s.c.at(t, k));
+        // Distinct references to fixed-size rows: no bounds checks and no
+        // aliasing inside the lane loop, which the compiler then vectorises;
+        // the accumulators pass by value so that they stay in registers.
+        let state = State {
+            h: &h[k],
+            h_prev: &h_prev[k],
+            a_bar: &a_bar[k],
+            a: &blk.a[k],
+        };
+        let acc = Accumulators {
+            carry: &mut carry[k],
+            da: &mut da[k],
+            db: &mut db[t * n + k],
+            dc: &mut dc[t * n + k],
+        };
+        (du, d_dt) = state_gradients::<FMA>(
+            (b, c),
+            (&g_hat, &u, &dt, &dt_u),
+            state,
+            acc,
+            (du, d_dt),
+        );
+    }
+    out.du = du;
+    let gate = sigmoid::<FMA>(buf.shifted[j]);
+    for m in 0..W {
+        out.d_delta[m] = d_dt[m] * gate[m];
+    }
+    out
+}
