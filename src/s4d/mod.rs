@@ -11,6 +11,7 @@
 pub mod init;
 pub mod kernel;
 pub mod layer;
+pub mod learn;
 
 pub use init::S4dInit;
 pub use layer::{S4dConfig, S4dLayer};
