@@ -43,7 +43,7 @@ impl S4dParams {
     pub fn new(channels: usize, n: usize, init: S4dInit, seed: u64) -> Result<Self> {
         crate::error::check_size("channels", channels)?;
         let (lambda, b) = (eigenvalues(init, n)?, input_vector(init, n)?);
-        if lambda.iter().any(|l| !(l.re < 0.0)) {
+        if !lambda.iter().all(|l| l.re < 0.0) {
             return Err(Error::invalid(
                 "init",
                 format!("{init:?}"),
