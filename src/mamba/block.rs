@@ -109,7 +109,7 @@ impl MambaBlock {
         let x_raw = xz.columns(0, di).into_owned();
         let z = xz.columns(di, di).into_owned();
         let x = causal_conv(&x_raw, &self.conv_weight, &self.conv_bias).map(silu);
-        let x_dbl = self.x_proj.forward(&x); // (len, dt_rank + 2N)
+        let x_dbl = self.x_proj.forward(&self.selection_input(&x)); // (len, dt_rank + 2N)
         Selection {
             delta: x_dbl.columns(0, r) * &self.dt_proj.w, // bias added in the scan
             b: x_dbl.columns(r, n).into_owned(),
@@ -120,6 +120,16 @@ impl MambaBlock {
         }
     }
     // ANCHOR_END: select
+
+    /// What the selection projection sees: `x` for the selective core, no
+    /// columns for the time-invariant one (so B, C and Δ are its biases).
+    pub fn selection_input(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
+        if self.config.selective {
+            x.clone()
+        } else {
+            DMatrix::zeros(x.nrows(), 0)
+        }
+    }
 
     /// Δ itself, $\mathrm{softplus}(\delta + b_{dt})$, `(len, d_inner)`.
     pub fn step_sizes(&self, selection: &Selection) -> DMatrix<f64> {
@@ -198,7 +208,10 @@ impl MambaBlock {
                 self.conv_weight.row(ch).transpose().dot(&conv) + self.conv_bias[ch],
             )
         });
-        let x_dbl = self.x_proj.forward_one(&x);
+        let x_dbl = match self.config.selective {
+            true => self.x_proj.forward_one(&x),
+            false => self.x_proj.forward_one(&DVector::zeros(0)),
+        };
         let (b, c) = (x_dbl.rows(r, n), x_dbl.rows(r + n, n));
         let dt = self.dt_proj.forward_one(&x_dbl.rows(0, r).into_owned());
         let a = self.a();

@@ -149,7 +149,7 @@ impl MambaBlock {
             input: input.clone(),
             delta_low_rank: self
                 .x_proj
-                .forward(&selection.x)
+                .forward(&self.selection_input(&selection.x))
                 .columns(0, r)
                 .into_owned(),
             conv_out,
@@ -201,8 +201,12 @@ impl MambaBlock {
         d_dbl.columns_mut(0, r).copy_from(&d_delta_in);
         d_dbl.columns_mut(r, n).copy_from(&ds.b);
         d_dbl.columns_mut(r + n, n).copy_from(&ds.c);
-        let (dx_from_proj, x_proj) = self.x_proj.backward(&s.x, &d_dbl);
-        let dx = ds.u + dx_from_proj;
+        let (dx_from_proj, x_proj) =
+            self.x_proj.backward(&self.selection_input(&s.x), &d_dbl);
+        let dx = match self.config.selective {
+            true => ds.u + dx_from_proj,
+            false => ds.u, // the time-invariant core's B, C, Δ see no input
+        };
         let d_conv_out = dx.zip_map(&tape.conv_out, |g, v| g * silu_grad(v));
         let (dx_raw, dw, db) =
             causal_conv_backward(&s.x_raw, &self.conv_weight, &d_conv_out);

@@ -34,6 +34,12 @@ pub struct MambaConfig {
     pub dt_max: f64,
     /// The RMSNorm ε (1e-5).
     pub norm_eps: f64,
+    /// Whether Δ, B and C depend on the input (Mamba's selective core, S6).
+    /// If not, they are learned constants: `x_proj` sees no input and its
+    /// bias holds $B$ and $C$, and Δ is softplus of `dt_proj`'s bias (the
+    /// time-invariant core of Mamba's Table 1). See
+    /// [`MambaConfig::time_invariant`].
+    pub selective: bool,
 }
 
 impl MambaConfig {
@@ -51,7 +57,24 @@ impl MambaConfig {
             dt_min: 1e-3,
             dt_max: 1e-1,
             norm_eps: 1e-5,
+            selective: true,
         }
+    }
+
+    /// The same sizes with a time-invariant core: Δ, B and C are learned
+    /// constants (`dt_rank` becomes 0: Δ has no input to project).
+    pub fn time_invariant(self) -> Self {
+        MambaConfig {
+            selective: false,
+            dt_rank: 0,
+            ..self
+        }
+    }
+
+    /// The width of the selection projection's input: `d_inner` for the
+    /// selective core, 0 for the time-invariant one (which sees no input).
+    pub fn selection_inputs(&self) -> usize {
+        if self.selective { self.d_inner() } else { 0 }
     }
 
     /// The width inside a block, `expand · d_model`.
@@ -71,7 +94,15 @@ impl MambaConfig {
         check_size("d_state", self.d_state)?;
         check_size("d_conv", self.d_conv)?;
         check_size("expand", self.expand)?;
-        check_size("dt_rank", self.dt_rank)?;
+        if self.selective {
+            check_size("dt_rank", self.dt_rank)?;
+        } else if self.dt_rank != 0 {
+            return Err(Error::invalid(
+                "dt_rank",
+                self.dt_rank,
+                "0 for a time-invariant core (Δ is a constant)",
+            ));
+        }
         check_positive_range("dt_min..dt_max", self.dt_min, self.dt_max)?;
         if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
             return Err(Error::invalid("norm_eps", self.norm_eps, "finite and > 0"));
@@ -107,6 +138,17 @@ impl Linear {
             DVector::from_fn(outputs, |_, _| rng.random_range(-bound..bound))
         });
         Linear { w, bias }
+    }
+
+    /// The same outputs with no input: the bias alone (the weight's first
+    /// row becomes the bias if there was none), a constant map.
+    pub fn constant(self) -> Self {
+        let outputs = self.w.ncols();
+        let bias = self.bias.unwrap_or_else(|| self.w.row(0).transpose());
+        Linear {
+            w: DMatrix::zeros(0, outputs),
+            bias: Some(bias),
+        }
     }
 
     /// Zero weights (and bias), for filling from given tensors.
@@ -203,7 +245,13 @@ impl MambaBlock {
             rng.random_range(-conv..conv)
         });
         let conv_bias = DVector::from_fn(di, |_, _| rng.random_range(-conv..conv));
-        let x_proj = Linear::uniform(rng, di, r + 2 * n, false);
+        let x_proj = if config.selective {
+            Linear::uniform(rng, di, r + 2 * n, false)
+        } else {
+            // No input: B and C are the bias, drawn as a weight would be
+            // for an input of one.
+            Linear::uniform(rng, 1, 2 * n, true).constant()
+        };
         let dt_std = 1.0 / (r as f64).sqrt();
         let dt_proj = Linear {
             w: DMatrix::from_fn(r, di, |_, _| rng.random_range(-dt_std..dt_std)),
@@ -247,7 +295,11 @@ impl MambaBlock {
             in_proj: Linear::zeros(dm, 2 * di, false),
             conv_weight: DMatrix::zeros(di, config.d_conv),
             conv_bias: DVector::zeros(di),
-            x_proj: Linear::zeros(di, r + 2 * n, false),
+            x_proj: Linear::zeros(
+                config.selection_inputs(),
+                r + 2 * n,
+                !config.selective,
+            ),
             dt_proj: Linear::zeros(r, di, true),
             a_log: DMatrix::zeros(di, n),
             d: DVector::zeros(di),
@@ -263,9 +315,13 @@ impl Parameters for MambaBlock {
             Param::of("in_proj.weight", &self.in_proj.w),
             Param::of("conv1d.weight", &self.conv_weight),
             Param::of("conv1d.bias", &self.conv_bias),
-            Param::of("x_proj.weight", &self.x_proj.w),
-            Param::of("dt_proj.weight", &self.dt_proj.w),
         ];
+        if self.config.selective {
+            p.push(Param::of("x_proj.weight", &self.x_proj.w));
+            p.push(Param::of("dt_proj.weight", &self.dt_proj.w));
+        } else if let Some(b) = &self.x_proj.bias {
+            p.push(Param::of("x_proj.bias", b));
+        }
         if let Some(b) = &self.dt_proj.bias {
             p.push(Param::of("dt_proj.bias", b));
         }
@@ -280,9 +336,13 @@ impl Parameters for MambaBlock {
             ParamMut::of("in_proj.weight", &mut self.in_proj.w),
             ParamMut::of("conv1d.weight", &mut self.conv_weight),
             ParamMut::of("conv1d.bias", &mut self.conv_bias),
-            ParamMut::of("x_proj.weight", &mut self.x_proj.w),
-            ParamMut::of("dt_proj.weight", &mut self.dt_proj.w),
         ];
+        if self.config.selective {
+            p.push(ParamMut::of("x_proj.weight", &mut self.x_proj.w));
+            p.push(ParamMut::of("dt_proj.weight", &mut self.dt_proj.w));
+        } else if let Some(b) = &mut self.x_proj.bias {
+            p.push(ParamMut::of("x_proj.bias", b));
+        }
         if let Some(b) = &mut self.dt_proj.bias {
             p.push(ParamMut::of("dt_proj.bias", b));
         }

@@ -57,8 +57,11 @@ proptest! {
         d_state in 1usize..6,
         seed in any::<u64>(),
         long in 60usize..140,
+        selective in any::<bool>(),
     ) {
-        let model = MambaModel::new(&config(d_model, d_state), seed).expect("valid");
+        let config = config(d_model, d_state);
+        let config = if selective { config } else { config.time_invariant() };
+        let model = MambaModel::new(&config, seed).expect("valid");
         let b = batch(&[1, 9, long], seed);
         let (readable, want) = model.loss_and_gradients(&b).expect("valid");
         let fast = FastMamba { model: model.clone() };

@@ -338,6 +338,53 @@ fn learnable_s4d_is_chapter_5s_layer() {
     }
 }
 
+/// The time-invariant core is time-invariant: its Δ, B and C are the same
+/// at every step whatever the input, it has no selection weights, and its
+/// recurrent step continues its parallel pass.
+#[test]
+fn the_time_invariant_core_does_not_select() {
+    let config = tiny_config(2).time_invariant();
+    let model = MambaModel::new(&config, 9).expect("valid");
+    let block = &model.layers[0].1;
+    let input = gaussian(7, 4, 3);
+    let s = block.select(&input);
+    for t in 1..7 {
+        assert_eq!(s.b.row(t), s.b.row(0));
+        assert_eq!(s.c.row(t), s.c.row(0));
+    }
+    assert_eq!(s.delta.amax(), 0.0, "Δ = softplus(bias) alone");
+    let names: Vec<String> =
+        block.parameters().into_iter().map(|p| p.name).collect();
+    assert!(names.contains(&"x_proj.bias".to_string()));
+    assert!(
+        !names
+            .iter()
+            .any(|n| n == "x_proj.weight" || n == "dt_proj.weight")
+    );
+    let tokens = [1, 4, 2, 0, 3];
+    let whole = model.forward(&tokens).expect("valid");
+    let (_, mut caches) = model.prefill(&tokens[..3]).expect("valid");
+    for (t, &tok) in tokens.iter().enumerate().skip(3) {
+        let step = model.step(tok, &mut caches).expect("valid");
+        assert!((whole.row(t).transpose() - step).amax() < 1e-12);
+    }
+    let sizes = MambaModel::new(&tiny_config(2), 9)
+        .expect("valid")
+        .parameter_count();
+    assert!(model.parameter_count() < sizes);
+}
+
+/// A time-invariant configuration that keeps a rank for Δ is rejected.
+#[test]
+fn a_time_invariant_core_has_no_delta_rank() {
+    let config = MambaConfig {
+        dt_rank: 2,
+        ..tiny_config(1).time_invariant()
+    };
+    let err = MambaModel::new(&config, 0).expect_err("rejected");
+    assert!(err.to_string().contains("dt_rank"), "{err}");
+}
+
 /// A small configuration: every size different, so a transposed index shows.
 fn tiny_config(n_layer: usize) -> MambaConfig {
     MambaConfig {
@@ -355,9 +402,10 @@ proptest! {
     /// input and every parameter.
     #[test]
     fn block_gradients_match_finite_differences(
-        len in 1usize..7, seed in any::<u64>(), chunk in 1usize..8,
+        len in 1usize..7, seed in any::<u64>(), chunk in 1usize..8, selective in any::<bool>(),
     ) {
-        let block = MambaBlock::new(&tiny_config(1), &mut seeded(seed)).expect("valid");
+        let config = if selective { tiny_config(1) } else { tiny_config(1).time_invariant() };
+        let block = MambaBlock::new(&config, &mut seeded(seed)).expect("valid");
         let input = gaussian(len, 4, seed ^ 1);
         let w = gaussian(len, 4, seed ^ 2);
         let (out, tape) = block.forward_taped(&input, chunk);
@@ -374,9 +422,10 @@ proptest! {
     /// loss on some positions only.
     #[test]
     fn model_gradients_match_finite_differences(
-        len in 1usize..6, seed in any::<u64>(),
+        len in 1usize..6, seed in any::<u64>(), selective in any::<bool>(),
     ) {
-        let model = MambaModel::new(&tiny_config(2), seed).expect("valid");
+        let config = if selective { tiny_config(2) } else { tiny_config(2).time_invariant() };
+        let model = MambaModel::new(&config, seed).expect("valid");
         let tokens: Vec<usize> = (0..len).map(|t| (seed as usize / 7 + 3 * t) % 5).collect();
         let targets: Vec<Option<usize>> =
             (0..len).map(|t| (t % 2 == 0).then_some((t + 1) % 5)).collect();

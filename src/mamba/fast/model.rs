@@ -85,7 +85,12 @@ impl FastBlock {
         let xz = self.in_proj.forward(h); // (len, 2·d_inner)
         let x_raw = xz.columns(0, di).into_owned();
         let x = causal_conv_f32(&x_raw, &self.conv_weight, &self.conv_bias);
-        let x_dbl = self.x_proj.forward(&x); // (len, dt_rank + 2N)
+        // The time-invariant core's selection sees no input (its bias is B, C).
+        let selection_input = match self.config.selective {
+            true => x.clone(),
+            false => DMatrix::zeros(x.nrows(), 0),
+        };
+        let x_dbl = self.x_proj.forward(&selection_input); // (len, dt_rank + 2N)
         let args = FastScan {
             delta: x_dbl.columns(0, r) * &self.dt_proj.w,
             b: x_dbl.columns(r, n).into_owned(),
@@ -163,7 +168,9 @@ impl FastBlock {
                 (0..w).map(|k| self.conv_weight[(ch, k)] * window[k]).sum();
             *x = silu(conv + self.conv_bias[ch]);
         }
-        let x_dbl = project(weights.x_proj, self.x_proj.bias.as_ref(), &x);
+        let selection_input = if self.config.selective { &x[..] } else { &[] };
+        let x_dbl =
+            project(weights.x_proj, self.x_proj.bias.as_ref(), selection_input);
         let (dt_low, bc) = x_dbl.split_at(r);
         let (b, c) = bc.split_at(n);
         let delta = project(weights.dt_proj, self.dt_proj.bias.as_ref(), dt_low);

@@ -31,6 +31,7 @@ struct BlockWeights {
     conv_w: Vec<f32>, // (K, d_inner): tap-major
     conv_b: Vec<f32>,
     x_proj: Rows,
+    x_bias: Option<Vec<f32>>, // the time-invariant core's B and C
     dt_proj: Rows,
     dt_bias: Vec<f32>,
     a: Vec<f32>, // (N, d_inner): state-major
@@ -51,6 +52,7 @@ impl BlockWeights {
             conv_w: Rows::from_f64(&block.conv_weight.transpose()).into_values(),
             conv_b: to_f32(&block.conv_bias),
             x_proj: Rows::from_f64(&block.x_proj.w),
+            x_bias: block.x_proj.bias.as_ref().map(to_f32),
             dt_proj: Rows::from_f64(&block.dt_proj.w),
             dt_bias: to_f32(block.dt_proj.bias.as_ref().unwrap_or(&zeros)),
             a: Rows::from_f64(&block.a().transpose()).into_values(),
@@ -140,6 +142,16 @@ fn silu_rows(x: &Rows) -> Rows {
     y
 }
 
+/// What the selection projection sees: `x`, or no columns for the
+/// time-invariant core (whose weight has no rows).
+fn selection_input(x: &Rows, w: &BlockWeights) -> Rows {
+    if w.x_proj.rows == 0 {
+        Rows::zeros(x.rows, 0)
+    } else {
+        x.clone()
+    }
+}
+
 /// One layer forward: the block on the normalised residual stream.
 fn layer_forward(
     w: &BlockWeights,
@@ -153,7 +165,15 @@ fn layer_forward(
     let xz = matmul(&normed, &w.in_proj); // (M, 2·d_inner)
     let conv_out = causal_conv(&xz, di, (&w.conv_w, &w.conv_b), lens);
     let x = silu_rows(&conv_out);
-    let x_dbl = matmul(&x, &w.x_proj); // (M, r + 2N)
+    let mut x_dbl = match w.x_bias {
+        None => matmul(&x, &w.x_proj), // (M, r + 2N)
+        Some(_) => Rows::zeros(x.rows, w.x_proj.cols), // no input: the bias alone
+    };
+    if let Some(bias) = &w.x_bias {
+        x_dbl.data.par_chunks_mut(bias.len()).for_each(|row| {
+            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+        });
+    }
     let delta = matmul(&x_dbl.columns(0, r), &w.dt_proj); // (M, d_inner)
     let mut tape = LayerTape {
         residual,
@@ -255,17 +275,29 @@ fn layer_backward(
     g.1.dt_proj.w = matmul_gradient(&delta_in, &d_delta).to_f64();
     g.1.dt_proj.bias = Some(DVector::from_fn(di, |c, _| f64::from(dbias[c])));
     d_dbl.set_columns(0, &matmul_transposed(&d_delta, &w.dt_proj));
-    g.1.x_proj.w = matmul_gradient(&tape.x, &d_dbl).to_f64();
-    let dx_proj = matmul_transposed(&d_dbl, &w.x_proj);
+    let selection = selection_input(&tape.x, w);
+    g.1.x_proj.w = matmul_gradient(&selection, &d_dbl).to_f64();
+    if w.x_bias.is_some() {
+        let sums = (0..d_dbl.cols)
+            .map(|j| (0..rows).map(|t| f64::from(d_dbl.row(t)[j])).sum());
+        g.1.x_proj.bias = Some(DVector::from_iterator(d_dbl.cols, sums));
+    }
     let mut d_conv = du;
+    if selection.cols > 0 {
+        let dx_proj = matmul_transposed(&d_dbl, &w.x_proj);
+        d_conv
+            .data
+            .par_iter_mut()
+            .zip(&dx_proj.data)
+            .for_each(|(g, p)| *g += p);
+    }
     d_conv
         .data
         .par_iter_mut()
-        .zip(&dx_proj.data)
         .zip(&tape.conv_out.data)
-        .for_each(|((g, p), v)| {
+        .for_each(|(g, v)| {
             let s = sigmoid(*v);
-            *g = (*g + p) * s * (1.0 + v * (1.0 - s));
+            *g *= s * (1.0 + v * (1.0 - s));
         });
     let (dx_raw, dw, db) = causal_conv_backward(&tape.xz, &w.conv_w, &d_conv, lens);
     dxz.set_columns(0, &dx_raw);

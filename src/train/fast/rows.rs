@@ -188,6 +188,9 @@ fn check_inner(what: &str, a: (usize, usize), b: (usize, usize)) {
 /// If the inner dimensions differ (naming both shapes).
 pub fn matmul(x: &Rows, w: &Rows) -> Rows {
     check_inner("matmul", (x.rows, x.cols), (w.rows, w.cols));
+    if w.rows == 0 || w.cols == 0 {
+        return Rows::zeros(x.rows, w.cols); // an empty sum
+    }
     let mut y = Rows::for_overwrite(x.rows, w.cols);
     let (k, n) = (w.rows, w.cols);
     let w_t = w.transposed_view(); // (N, K)
@@ -210,6 +213,9 @@ pub fn matmul(x: &Rows, w: &Rows) -> Rows {
 /// If the column counts differ.
 pub fn matmul_transposed(dy: &Rows, w: &Rows) -> Rows {
     check_inner("matmul_transposed", (dy.rows, dy.cols), (w.cols, w.rows));
+    if w.rows == 0 || w.cols == 0 {
+        return Rows::zeros(dy.rows, w.rows);
+    }
     let (k, n) = (w.rows, w.cols);
     let w_cm = w.view().into_owned(); // (K, N), column-major
     let mut dx = Rows::for_overwrite(dy.rows, k);
@@ -234,6 +240,9 @@ pub fn matmul_transposed(dy: &Rows, w: &Rows) -> Rows {
 /// If the row counts differ.
 pub fn matmul_gradient(x: &Rows, dy: &Rows) -> Rows {
     check_inner("matmul_gradient", (x.cols, x.rows), (dy.rows, dy.cols));
+    if x.cols == 0 || dy.cols == 0 {
+        return Rows::zeros(x.cols, dy.cols);
+    }
     let (k, n) = (x.cols, dy.cols);
     let partial: Vec<Vec<f32>> = x
         .data

@@ -490,6 +490,7 @@ struct Accumulators<'a> {
 
 /// The adjoint of one state at one step and its shares of ∂C, ∂B, ∂u, ∂Δ
 /// and ∂A; `du` and `d_dt` are summed over the states.
+// ANCHOR: state_gradients
 #[inline(always)]
 fn state_gradients<const FMA: bool>(
     (b, c): (f32, f32),
@@ -508,6 +509,7 @@ fn state_gradients<const FMA: bool>(
     *acc.carry = flush(mul(*st.a_bar, lambda));
     (du, d_dt)
 }
+// ANCHOR_END: state_gradients
 
 /// One step of Eq. (G1) for a block: the gate and skip, the adjoint, and
 /// every gradient's share.
