@@ -5,7 +5,8 @@
 //! block's and the model's beside them); this module holds what training
 //! adds on top: the losses ([`loss`]), gradient checking ([`gradcheck`]),
 //! AdamW and its schedule ([`optim`]), the training loop ([`trainer`]) and
-//! checkpoints in safetensors ([`checkpoint`]).
+//! checkpoints in safetensors ([`checkpoint`]), and chapter 1's RNN in the
+//! same loop ([`rnn`]).
 
 pub mod checkpoint;
 pub mod fast;
@@ -13,9 +14,11 @@ pub mod gradcheck;
 pub mod lm;
 pub mod loss;
 pub mod optim;
+pub mod rnn;
 pub mod trainer;
 
 pub use lm::{Example, Metrics, Trainable};
 pub use loss::{LossGrad, cross_entropy, mean_squared_error};
 pub use optim::{AdamW, AdamWConfig, Schedule, clip_global_norm};
+pub use rnn::SignalExample;
 pub use trainer::{LogRow, TrainConfig, Trainer};

@@ -167,6 +167,11 @@ impl<M: Trainable> Trainer<M> {
                 || step + 1 == self.config.steps
             {
                 self.log.push(row);
+                if self.config.progress && bar.is_hidden() {
+                    // Not a terminal (a log file, CI): plain lines instead.
+                    let (done, total) = (step + 1, self.config.steps);
+                    eprintln!("step {done}/{total} {}", bar.message());
+                }
             }
             if (step + 1).is_multiple_of(self.config.checkpoint_every.max(1)) {
                 self.save_if_configured()?;

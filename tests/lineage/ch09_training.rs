@@ -34,14 +34,15 @@ use ssm_lineage::mamba::{
     BRule, MambaBlock, MambaConfig, MambaModel, SelectiveScan, causal_conv_backward,
     selective_scan, selective_scan_backward, selective_scan_taped,
 };
+use ssm_lineage::rnn::{ElmanRnn, RnnConfig};
 use ssm_lineage::s4d::learn::S4dParams;
 use ssm_lineage::s4d::{S4dInit, S4dLayer};
 use ssm_lineage::support::rng::seeded;
 use ssm_lineage::train::checkpoint::{self, Precision};
 use ssm_lineage::train::gradcheck::{central_differences, relative_error};
 use ssm_lineage::train::{
-    AdamW, AdamWConfig, Example, Schedule, TrainConfig, Trainable, Trainer,
-    clip_global_norm, cross_entropy,
+    AdamW, AdamWConfig, Example, Schedule, SignalExample, TrainConfig, Trainable,
+    Trainer, clip_global_norm, cross_entropy,
 };
 use ssm_lineage::traits::{Convolutional, Parameters};
 
@@ -697,4 +698,71 @@ fn a_non_finite_loss_stops_training_at_its_step() {
     assert!(matches!(err, Error::Training { step: 0, .. }), "{err}");
     assert!(err.to_string().contains("step 0"), "{err}");
     assert_eq!(trainer.model, model);
+}
+
+/// A batch of recall sequences for chapter 1's RNN: the target at t is the
+/// input at t − lag, scored from `lag` on.
+fn recall_batch(
+    seed: u64,
+    size: usize,
+    len: usize,
+    lag: usize,
+) -> Vec<SignalExample> {
+    (0..size)
+        .map(|i| {
+            let input = gaussian(len, 1, seed ^ (i as u64 + 1));
+            let target = DMatrix::from_fn(len, 1, |t, _| {
+                t.checked_sub(lag).map_or(0.0, |s| input[(s, 0)])
+            });
+            SignalExample {
+                input,
+                target,
+                from: lag,
+            }
+        })
+        .collect()
+}
+
+fn small_rnn(seed: u64) -> ElmanRnn {
+    let config = RnnConfig {
+        hidden: 6,
+        input: 1,
+        output: 1,
+        spectral_radius: 0.9,
+        input_scale: 1.0,
+    };
+    ElmanRnn::random(&config, seed).expect("valid")
+}
+
+proptest! {
+    #![proptest_config(cases(12))]
+
+    /// Chapter 1's RNN in the training loop: its batch loss's gradient (BPTT,
+    /// Eq. R10, scaled to the mean over scored values, unscored rows masked)
+    /// against central differences.
+    #[test]
+    fn rnn_batch_gradients_match_finite_differences(
+        seed in any::<u64>(), len in 2usize..12, lag in 0usize..3,
+    ) {
+        let rnn = small_rnn(seed);
+        let batch = recall_batch(seed, 3, len, lag.min(len - 1));
+        let (_, grads) = rnn.loss_and_gradients(&batch).expect("valid");
+        let (name, error) = check_parameters(&rnn, &grads, |r| {
+            r.loss_and_gradients(&batch).expect("valid").0.loss
+        });
+        prop_assert!(error < GRAD_TOL, "∂{name}: {error:e}");
+    }
+}
+
+/// The RNN learns to recall the previous input with AdamW.
+#[test]
+fn the_rnn_learns_to_recall_the_last_input() {
+    let mut trainer =
+        Trainer::new(small_rnn(3), TrainConfig::new(300, 1e-2)).expect("valid");
+    trainer.run(|s| recall_batch(s, 8, 20, 1)).expect("finite");
+    let (first, last) = (
+        trainer.log[0].metrics.loss,
+        trainer.log[trainer.log.len() - 1].metrics.loss,
+    );
+    assert!(first > 0.5 && last < 0.05 * first, "{first} → {last}");
 }
