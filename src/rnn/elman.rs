@@ -238,6 +238,30 @@ impl Recurrent for ElmanRnn {
     }
 }
 
+impl crate::traits::Parameters for ElmanRnn {
+    fn parameters(&self) -> Vec<crate::traits::Param<'_>> {
+        use crate::traits::Param;
+        vec![
+            Param::of("w_hh", &self.w_hh),
+            Param::of("w_xh", &self.w_xh),
+            Param::of("b_h", &self.b_h),
+            Param::of("w_hy", &self.w_hy),
+            Param::of("b_y", &self.b_y),
+        ]
+    }
+
+    fn parameters_mut(&mut self) -> Vec<crate::traits::ParamMut<'_>> {
+        use crate::traits::ParamMut;
+        vec![
+            ParamMut::of("w_hh", &mut self.w_hh),
+            ParamMut::of("w_xh", &mut self.w_xh),
+            ParamMut::of("b_h", &mut self.b_h),
+            ParamMut::of("w_hy", &mut self.w_hy),
+            ParamMut::of("b_y", &mut self.b_y),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,29 +320,5 @@ mod tests {
             DMatrix::zeros(1, 4),
             DVector::zeros(1),
         );
-    }
-}
-
-impl crate::traits::Parameters for ElmanRnn {
-    fn parameters(&self) -> Vec<crate::traits::Param<'_>> {
-        use crate::traits::Param;
-        vec![
-            Param::of("w_hh", &self.w_hh),
-            Param::of("w_xh", &self.w_xh),
-            Param::of("b_h", &self.b_h),
-            Param::of("w_hy", &self.w_hy),
-            Param::of("b_y", &self.b_y),
-        ]
-    }
-
-    fn parameters_mut(&mut self) -> Vec<crate::traits::ParamMut<'_>> {
-        use crate::traits::ParamMut;
-        vec![
-            ParamMut::of("w_hh", &mut self.w_hh),
-            ParamMut::of("w_xh", &mut self.w_xh),
-            ParamMut::of("b_h", &mut self.b_h),
-            ParamMut::of("w_hy", &mut self.w_hy),
-            ParamMut::of("b_y", &mut self.b_y),
-        ]
     }
 }
