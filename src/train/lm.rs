@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use super::loss::cross_entropy;
 use crate::error::Result;
 use crate::mamba::MambaModel;
+use crate::mamba::model::check_tokens;
 use crate::traits::Parameters;
 
 /// One training sequence: the input tokens and, for each position, the token
@@ -68,6 +69,10 @@ impl Trainable for MambaModel {
     /// batch, as one long sequence would be.
     // ANCHOR: lm_loss_and_gradients
     fn loss_and_gradients(&self, batch: &Vec<Example>) -> Result<(Metrics, Self)> {
+        for e in batch {
+            let targets: Vec<usize> = e.targets.iter().flatten().copied().collect();
+            check_tokens(&targets, self.config.vocab_size)?;
+        }
         let scored: usize = batch
             .iter()
             .map(|e| e.targets.iter().flatten().count())

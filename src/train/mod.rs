@@ -6,7 +6,7 @@
 //! adds on top: the losses ([`loss`]), gradient checking ([`gradcheck`]),
 //! AdamW and its schedule ([`optim`]), the training loop ([`trainer`]) and
 //! checkpoints in safetensors ([`checkpoint`]), and chapter 1's RNN in the
-//! same loop ([`rnn`]).
+//! same loop ([`rnn`]); the papers' synthetic tasks ([`tasks`]).
 
 pub mod checkpoint;
 pub mod fast;
@@ -15,6 +15,7 @@ pub mod lm;
 pub mod loss;
 pub mod optim;
 pub mod rnn;
+pub mod tasks;
 pub mod trainer;
 
 pub use lm::{Example, Metrics, Trainable};

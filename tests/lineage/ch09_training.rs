@@ -766,3 +766,26 @@ fn the_rnn_learns_to_recall_the_last_input() {
     );
     assert!(first > 0.5 && last < 0.05 * first, "{first} → {last}");
 }
+
+/// A token or target outside the vocabulary is an error naming it, on both
+/// paths, never a panic.
+#[test]
+fn tokens_outside_the_vocabulary_are_errors() {
+    let model = MambaModel::new(&tiny_config(1), 1).expect("valid");
+    let bad_target = vec![Example {
+        tokens: vec![1, 2],
+        targets: vec![None, Some(5)],
+    }];
+    let bad_token = vec![Example {
+        tokens: vec![1, 9],
+        targets: vec![None, Some(0)],
+    }];
+    for batch in [&bad_target, &bad_token] {
+        let err = model.loss_and_gradients(batch).expect_err("rejected");
+        assert!(err.to_string().contains("token"), "{err}");
+        let fast = ssm_lineage::train::fast::FastMamba {
+            model: model.clone(),
+        };
+        assert!(fast.loss_and_gradients(batch).is_err());
+    }
+}

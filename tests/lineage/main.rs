@@ -14,6 +14,7 @@ mod ch05_s4d;
 mod ch06_scan;
 mod ch07_mamba;
 mod ch08_ssd;
+mod ch09_tasks;
 mod ch09_training;
 mod strategies;
 mod support_fft;
