@@ -1,11 +1,11 @@
 //! Chapter 7: what selection does. (1) A hand-set selective SSM (one state,
 //! A = −1, exact ZOH, Δ = softplus(10·m − 5) from a marker feature m) on
 //! noise with a few marked tokens: it resets on the marked ones and ignores
-//! the rest. (2) A random Mamba block on random tokens: Δ, the per-channel
-//! decay exp(ΔA), and the norm of the SSM state over time. (3) Why there is no
+//! the rest. (2) A random Mamba block on random tokens: Δ relative to each
+//! channel's mean, and the norm of the SSM state over time. (3) Why there is no
 //! convolution any more: the input→output matrix of one selective channel
 //! beside the Toeplitz matrix of a time-invariant (S4D) one. Writes
-//! `chapters/figures/ch07/{selection,state-norms,decay,matrix-selective,matrix-s4d}.svg`.
+//! `chapters/figures/ch07/{selection,state-norms,delta,matrix-selective,matrix-s4d}.svg`.
 //!
 //! Run: `cargo run --release --example ch07_selection`
 
@@ -91,27 +91,33 @@ fn random_block() -> ssm_lineage::Result<()> {
     )
     .line("‖h_t‖ over 64 channels × 16 states", norms)
     .save(&figure_path("ch07", "state-norms.svg"))?;
-    // Parallel mode: Δ for every channel and step, and the decay of state 0.
+    // Parallel mode: Δ for every channel and step.
     let (norm, block) = &model.layers[0];
     let h = DMatrix::from_fn(LEN, config.d_model, |t, j| {
         model.embedding[(j, tokens[t])]
     });
     let selection = block.select(&norm.apply_rows(&h));
     let dt = block.step_sizes(&selection);
-    let a = block.a();
-    let decay = DMatrix::from_fn(config.d_inner(), LEN, |ch, t| {
-        (dt[(t, ch)] * a[(ch, 0)]).exp()
+    // Each channel's Δ is mostly its bias (its timescale); what the input
+    // changes is the factor around it: Δ_t over the channel's mean Δ.
+    let relative = DMatrix::from_fn(config.d_inner(), LEN, |ch, t| {
+        dt[(t, ch)] / dt.column(ch).mean()
     });
+    println!(
+        "Δₜ / mean Δ of its channel: {:.2} to {:.2}",
+        relative.min(),
+        relative.max()
+    );
     Heatmap {
-        title: "Per-channel decay of state 0, exp(Δ_t A), random block".into(),
+        title: "Δₜ relative to its channel’s mean, random block".into(),
         x_label: "step t".into(),
         y_label: "channel".into(),
-        value_label: "exp(ΔA)".into(),
-        data: decay,
+        value_label: "Δₜ / mean Δ".into(),
+        data: relative,
         x_range: 0.0..LEN as f64,
         y_range: 0.0..config.d_inner() as f64,
     }
-    .save(&figure_path("ch07", "decay.svg"))
+    .save(&figure_path("ch07", "delta.svg"))
 }
 
 fn matrices() -> ssm_lineage::Result<()> {
