@@ -39,6 +39,9 @@ pub fn recall_r2(
         len >= first + n + 2,
         "recall_r2: {len} rows leave too few samples after washout {washout} and lag {lag}"
     );
+    if !(states.iter().chain(u).all(|v| v.is_finite())) {
+        return f64::NAN; // (an SVD of non-finite data would never return)
+    }
     let rows = len - first;
     let features = DMatrix::from_fn(rows, n + 1, |i, j| {
         if j < n { states[(first + i, j)] } else { 1.0 }

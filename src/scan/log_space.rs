@@ -73,6 +73,8 @@ pub fn scan_log_space(log_a: &[f64], b: &[f64]) -> Vec<f64> {
                 positive.add(b.ln() - big_lambda);
             } else if b < 0.0 {
                 negative.add((-b).ln() - big_lambda);
+            } else if b.is_nan() {
+                big_lambda = f64::NAN; // as in the recurrence: NaN from here on
             }
             (big_lambda + positive.log()).exp() - (big_lambda + negative.log()).exp()
         })

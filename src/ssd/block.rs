@@ -92,6 +92,9 @@ impl Mamba2Config {
         ] {
             check_size(name, v)?;
         }
+        if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
+            return Err(Error::invalid("norm_eps", self.norm_eps, "finite and > 0"));
+        }
         if !self.d_inner().is_multiple_of(self.headdim) {
             return Err(Error::invalid(
                 "headdim",

@@ -326,3 +326,24 @@ fn golden_block_through_the_fast_path() -> ssm_lineage::Result<()> {
     assert!(err <= 1e-5 * want.abs().max(), "{err:e}");
     Ok(())
 }
+
+/// RMSNorm in f32 on entries whose squares overflow f32 (the norm's result
+/// does not): ±1 times the weight, not zeros.
+#[test]
+fn rms_norm_f32_survives_huge_entries() {
+    let norm = ssm_lineage::mamba::fast::model::RmsNorm32::from(
+        &ssm_lineage::mamba::RmsNorm::new(2, 1e-5),
+    );
+    assert_eq!(norm.apply(&[1e20, -1e20]), vec![1.0, -1.0]);
+    let rows = nalgebra::DMatrix::from_row_slice(2, 2, &[1e20f32, 1e20, 3.0, 4.0]);
+    let y = norm.apply_rows(&rows);
+    assert_eq!((y[(0, 0)], y[(0, 1)]), (1.0, 1.0));
+    assert!((y[(1, 1)] - 4.0 / (12.5f32 + 1e-5).sqrt()).abs() < 1e-6);
+}
+
+/// argmax of nothing is a caller bug, named.
+#[test]
+#[should_panic(expected = "argmax: no values")]
+fn argmax_of_no_values_panics() {
+    ssm_lineage::mamba::fast::model::argmax(&[]);
+}

@@ -221,3 +221,18 @@ fn a_state_of_size_zero_is_rejected() {
     .expect_err("n = 0");
     assert!(err.to_string().contains("state size"), "{err}");
 }
+
+/// A NaN in the signal gives a NaN memory curve at once (an SVD of
+/// non-finite data would never return).
+#[test]
+fn memory_curve_of_a_nan_signal_is_nan() {
+    let mut u = gaussian(200, 1, 3)
+        .column(0)
+        .iter()
+        .copied()
+        .collect::<Vec<f64>>();
+    u[50] = f64::NAN;
+    let states = gaussian(200, 4, 4);
+    let r2 = memory_curve(&states, &u, 3, 10);
+    assert!(r2.iter().all(|v| v.is_nan()), "{r2:?}");
+}

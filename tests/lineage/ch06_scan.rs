@@ -210,3 +210,15 @@ fn bad_input_is_rejected_with_a_reason() {
     assert!(scan_blelloch::<Affine<f64>>(&[]).is_empty());
     assert!(scan_chunked::<Affine<f64>>(&[], 3).is_empty());
 }
+
+/// A NaN in b makes the log-space scan NaN from that step on, as the
+/// recurrence is; earlier steps are untouched.
+#[test]
+fn a_nan_input_poisons_the_log_space_scan_from_its_step() {
+    let log_a = vec![-0.1; 6];
+    let mut b = vec![1.0, -2.0, 0.5, 1.0, 3.0, -1.0];
+    b[3] = f64::NAN;
+    let y = scan_log_space(&log_a, &b);
+    assert!(y[..3].iter().all(|v| v.is_finite()), "{y:?}");
+    assert!(y[3..].iter().all(|v| v.is_nan()), "{y:?}");
+}

@@ -355,3 +355,16 @@ mod block {
         }
     }
 }
+
+/// The RMSNorm ε of a Mamba-2 block must be finite and positive.
+#[test]
+fn mamba2_rejects_a_bad_norm_eps() {
+    for eps in [-1.0, 0.0, f64::NAN, f64::INFINITY] {
+        let config = ssm_lineage::ssd::block::Mamba2Config {
+            norm_eps: eps,
+            ..ssm_lineage::ssd::block::Mamba2Config::new(8, 4)
+        };
+        let err = config.validate().expect_err("rejected");
+        assert!(err.to_string().contains("norm_eps"), "{err}");
+    }
+}

@@ -279,7 +279,7 @@ impl RmsNorm32 {
     /// Eq. (M8) on one vector.
     pub fn apply(&self, x: &[f32]) -> Vec<f32> {
         let mean_square = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
-        let scale = 1.0 / (mean_square + self.eps).sqrt();
+        let scale = inverse_rms(x.iter().copied(), mean_square, self.eps);
         x.iter()
             .zip(self.weight.iter())
             .map(|(v, w)| v * scale * w)
@@ -298,7 +298,10 @@ impl RmsNorm32 {
         }
         let scale: Vec<f32> = mean_square
             .iter()
-            .map(|m| 1.0 / (m / d as f32 + self.eps).sqrt())
+            .enumerate()
+            .map(|(t, m)| {
+                inverse_rms(x.row(t).iter().copied(), m / d as f32, self.eps)
+            })
             .collect();
         let mut y = x.clone();
         for (mut column, w) in y.column_iter_mut().zip(self.weight.iter()) {
@@ -308,6 +311,24 @@ impl RmsNorm32 {
         }
         y
     }
+}
+
+/// $1/\sqrt{\overline{x^2} + \epsilon}$ from the mean square, or, where the
+/// squares overflow `f32` (entries above about $10^{19}$) although the norm's
+/// result does not, from the entries scaled by their largest magnitude $m$:
+/// $1 / (m\sqrt{\overline{(x/m)^2}})$ (ε is negligible there).
+fn inverse_rms(
+    x: impl Iterator<Item = f32> + Clone,
+    mean_square: f32,
+    eps: f32,
+) -> f32 {
+    if mean_square.is_finite() {
+        return 1.0 / (mean_square + eps).sqrt();
+    }
+    let m = x.clone().fold(0.0f32, |m, v| m.max(v.abs()));
+    let count = x.clone().count() as f32;
+    let scaled = x.map(|v| (v / m) * (v / m)).sum::<f32>() / count;
+    1.0 / (m * scaled.sqrt())
 }
 
 /// [`MambaModel`] in `f32`, converted from it: the fast scan in the parallel
@@ -480,8 +501,16 @@ impl FastModel {
     }
 }
 
-/// The index of the largest value (the first of equals; 0 for no values).
+/// The index of the largest value (the first of equals; NaN is never the
+/// largest).
+///
+/// # Panics
+/// If `values` is empty: there is no index to return.
 pub fn argmax(values: &[f32]) -> usize {
+    assert!(
+        !values.is_empty(),
+        "argmax: no values (an empty vocabulary?)"
+    );
     values
         .iter()
         .enumerate()
