@@ -148,6 +148,8 @@ impl LinePlot {
 
     fn draw_in(&self, area: &Area<'_>) -> std::result::Result<(), String> {
         let (x, y) = self.data_ranges().ok_or("no finite point to draw")?;
+        check_range("x", &x, self.x_scale)?;
+        check_range("y", &y, self.y_scale)?;
         match (self.x_scale, self.y_scale) {
             (Scale::Linear, Scale::Linear) => self.draw(area, x, y),
             (Scale::Linear, Scale::Log) => self.draw(area, x, y.log_scale()),
@@ -300,6 +302,8 @@ impl Heatmap {
         data: &DMatrix<f64>,
         (lo, hi): (f64, f64),
     ) -> std::result::Result<(), String> {
+        check_range("x", &self.x_range, Scale::Linear)?;
+        check_range("y", &self.y_range, Scale::Linear)?;
         let (rows, cols) = data.shape();
         let (x0, x1) = (self.x_range.start, self.x_range.end);
         let (y0, y1) = (self.y_range.start, self.y_range.end);
@@ -440,6 +444,40 @@ fn tick(v: f64, scale: Scale) -> String {
     }
 }
 
+/// The most decades a log axis may span: plotters draws a tick per unit of
+/// mantissa in every decade, so a range of 300 decades never finishes.
+const MAX_DECADES: f64 = 100.0;
+
+/// Checks that an axis range can be drawn: finite, not empty, and on a log
+/// axis positive and at most [`MAX_DECADES`] wide.
+fn check_range(
+    axis: &str,
+    r: &Range<f64>,
+    scale: Scale,
+) -> std::result::Result<(), String> {
+    if !(r.start.is_finite() && r.end.is_finite() && r.start < r.end) {
+        return Err(format!(
+            "the {axis} range {}..{} must be finite and not empty",
+            r.start, r.end
+        ));
+    }
+    if scale == Scale::Log {
+        if r.start <= 0.0 {
+            return Err(format!(
+                "the log {axis} range {}..{} must be positive",
+                r.start, r.end
+            ));
+        }
+        let decades = (r.end / r.start).log10();
+        if decades > MAX_DECADES {
+            return Err(format!(
+                "the log {axis} range spans {decades:.0} decades: at most {MAX_DECADES} can be drawn"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The data's range with a margin, and `headroom` (a fraction of the span)
 /// added on top so that the legend in the upper corner covers no data.
 fn padded_range(
@@ -528,5 +566,37 @@ mod tests {
             .scales(Scale::Log, Scale::Log)
             .line("bad", vec![(0.0, -1.0)]);
         assert!(plot.save(&path).is_err());
+    }
+
+    /// Ranges that cannot be drawn are errors that say why, never a hang or
+    /// a panic: 300 decades, a zero-width log range, a NaN range.
+    #[test]
+    fn ranges_that_cannot_be_drawn_are_errors() {
+        let path = std::env::temp_dir().join("ssm_lineage_bad_range.svg");
+        let wide = LinePlot::new("t", "x", "y")
+            .scales(Scale::Linear, Scale::Log)
+            .line("wide", vec![(0.0, 1e-150), (1.0, 1e150)]);
+        let err = wide.save(&path).expect_err("too wide");
+        assert!(err.to_string().contains("decades"), "{err}");
+        let flat = LinePlot::new("t", "x", "y")
+            .scales(Scale::Log, Scale::Log)
+            .ranges(1.0..1.0, 1.0..2.0)
+            .line("p", vec![(1.0, 1.5)]);
+        assert!(flat.save(&path).is_err());
+        let nan = LinePlot::new("t", "x", "y")
+            .ranges(f64::NAN..1.0, 0.0..1.0)
+            .line("p", vec![(0.5, 0.5)]);
+        let err = nan.save(&path).expect_err("not finite");
+        assert!(err.to_string().contains("finite"), "{err}");
+        let heat = Heatmap {
+            title: "t".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            value_label: "v".into(),
+            data: DMatrix::from_element(2, 2, 1.0),
+            x_range: 0.0..f64::NAN,
+            y_range: 0.0..1.0,
+        };
+        assert!(heat.save(&path).is_err());
     }
 }
