@@ -319,6 +319,8 @@ impl Heatmap {
             .disable_mesh()
             .x_desc(&self.x_label)
             .y_desc(&self.y_label)
+            .x_label_formatter(&|v| tick(*v, Scale::Linear))
+            .y_label_formatter(&|v| tick(*v, Scale::Linear))
             .label_style(("sans-serif", 15))
             .draw()
             .map_err(|e| e.to_string())?;
