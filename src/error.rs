@@ -135,6 +135,41 @@ pub fn check_size(name: &'static str, size: usize) -> Result<usize> {
     Ok(size)
 }
 
+/// The most values one tensor may hold: $2^{32}$ (32 GiB of `f64`). The
+/// largest tensor of a released Mamba checkpoint (mamba-2.8b's embedding)
+/// holds $1.3 \times 10^{8}$; a size beyond this is a mistake, and is
+/// rejected before anything is allocated (an allocation that fails aborts the
+/// process instead of returning an error).
+pub const MAX_VALUES: usize = 1 << 32;
+
+/// Rejects a tensor of the given dimensions if their product overflows or
+/// exceeds [`MAX_VALUES`]: `Ok(product)` otherwise.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] naming the tensor, its size and the limit.
+pub fn check_values(name: &'static str, dims: &[usize]) -> Result<usize> {
+    let product = dims.iter().try_fold(1usize, |p, &d| p.checked_mul(d));
+    match product {
+        Some(p) if p <= MAX_VALUES => Ok(p),
+        _ => Err(Error::invalid(
+            name,
+            format!("{dims:?}"),
+            "a tensor of at most 2^32 values (sizes this large cannot be allocated)",
+        )),
+    }
+}
+
+/// Rejects a state size `n` of zero or one whose `n × n` state matrix
+/// [`check_values`] rejects: `Ok(n)` otherwise.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] naming `n` and what is allowed.
+pub fn check_state_size(n: usize) -> Result<usize> {
+    check_size("n", n)?;
+    check_values("the n × n state matrix", &[n, n])?;
+    Ok(n)
+}
+
 /// Rejects a range `lo..=hi` unless both ends are finite and
 /// `0 < lo ≤ hi` (the initial-step ranges of Mamba and Mamba-2).
 ///

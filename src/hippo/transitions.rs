@@ -2,7 +2,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use crate::error::{Error, Result, check_positive, check_size};
+use crate::error::{Error, Result, check_positive, check_state_size};
 
 /// A transition pair: $\dot c = A c + B f$.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +34,7 @@ fn sign(k: usize) -> f64 {
 /// HiPPO Theorem 1, Eq. (1); hippo-code `transition('lmu', N)` (θ = 1).
 // ANCHOR: legt_lmu
 pub fn legt_lmu(n: usize, theta: f64) -> Result<Transition> {
-    check_size("n", n)?;
+    check_state_size(n)?;
     let theta = check_positive("theta", theta)?;
     let a = DMatrix::from_fn(n, n, |i, k| {
         let scale = (2 * i + 1) as f64 / theta;
@@ -58,7 +58,7 @@ pub fn legt_lmu(n: usize, theta: f64) -> Result<Transition> {
 /// state-spaces/s4 version halves both (window 2): that is `legt(n, 2.0)`.
 // ANCHOR: legt
 pub fn legt(n: usize, theta: f64) -> Result<Transition> {
-    check_size("n", n)?;
+    check_state_size(n)?;
     let theta = check_positive("theta", theta)?;
     let a = DMatrix::from_fn(n, n, |i, k| {
         let s = sqrt_odd(i) * sqrt_odd(k) / theta;
@@ -99,7 +99,7 @@ pub fn lagt(n: usize) -> Result<Transition> {
 /// # References
 /// HiPPO App. D.2 Eq. (24); hippo-code `transition('tlagt')`.
 pub fn lagt_tilted(n: usize, beta: f64) -> Result<Transition> {
-    check_size("n", n)?;
+    check_state_size(n)?;
     let beta = check_positive("beta", beta)?;
     let a = DMatrix::from_fn(n, n, |i, k| {
         let diag = if i == k { (1.0 - beta) / 2.0 } else { 0.0 };
@@ -117,7 +117,7 @@ pub fn lagt_tilted(n: usize, beta: f64) -> Result<Transition> {
 /// # Errors
 /// [`crate::Error::InvalidParameter`] for `n == 0`.
 pub fn lagt_reference_code(n: usize) -> Result<Transition> {
-    check_size("n", n)?;
+    check_state_size(n)?;
     let a = DMatrix::from_fn(n, n, |i, k| {
         (if i == k { 0.5 } else { 0.0 }) - if i >= k { 1.0 } else { 0.0 }
     });
@@ -141,7 +141,7 @@ pub fn lagt_reference_code(n: usize) -> Result<Transition> {
 /// HiPPO Theorem 2, Eq. (3); S4 Eq. (2); hippo-code `transition('legs', N)`.
 // ANCHOR: legs
 pub fn legs(n: usize) -> Result<Transition> {
-    check_size("n", n)?;
+    check_state_size(n)?;
     let a = DMatrix::from_fn(n, n, |i, k| match i.cmp(&k) {
         std::cmp::Ordering::Greater => -sqrt_odd(i) * sqrt_odd(k),
         std::cmp::Ordering::Equal => -((i + 1) as f64),
@@ -175,6 +175,7 @@ pub fn fout(n: usize) -> Result<Transition> {
             "even and ≥ 2 (cosine and sine pairs)",
         ));
     }
+    check_state_size(n)?;
     let b = DVector::from_fn(n, |i, _| match i {
         0 => 1.0,
         i if i.is_multiple_of(2) => 2f64.sqrt(),

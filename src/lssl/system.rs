@@ -2,7 +2,7 @@
 
 use nalgebra::{Complex, DMatrix, DVector};
 
-use crate::error::{Error, Result, check_finite, check_size};
+use crate::error::{Error, Result, check_finite, check_size, check_state_size};
 use crate::support::rng::{normal_matrix, normal_vector, seeded};
 
 /// A single-input single-output continuous state space model.
@@ -76,7 +76,7 @@ impl Ssm {
     /// # Errors
     /// [`Error::InvalidParameter`] if `n == 0`.
     pub fn random_stable(n: usize, seed: u64) -> Result<Self> {
-        check_size("n", n)?;
+        check_state_size(n)?;
         let mut rng = seeded(seed);
         let g = normal_matrix(&mut rng, n, n, 1.0);
         let s = normal_matrix(&mut rng, n, n, 1.0);

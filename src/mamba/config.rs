@@ -6,7 +6,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 
 use super::block::MambaBlock;
-use crate::error::{Error, Result, check_positive_range, check_size};
+use crate::error::{Error, Result, check_positive_range, check_size, check_values};
 use crate::s4d::init::{S4dInit, eigenvalues};
 use crate::traits::{Param, ParamMut, Parameters};
 
@@ -103,6 +103,28 @@ impl MambaConfig {
                 "0 for a time-invariant core (Δ is a constant)",
             ));
         }
+        let d_inner = check_values(
+            "d_inner = expand · d_model",
+            &[self.expand, self.d_model],
+        )?;
+        check_values("in_proj (d_model × 2·d_inner)", &[self.d_model, 2, d_inner])?;
+        check_values(
+            "embedding (d_model × vocab_size)",
+            &[self.d_model, self.vocab_size],
+        )?;
+        check_values(
+            "x_proj (d_inner × (dt_rank + 2N))",
+            &[
+                d_inner,
+                self.dt_rank.saturating_add(self.d_state.saturating_mul(2)),
+            ],
+        )?;
+        check_values("A_log (d_inner × N)", &[d_inner, self.d_state])?;
+        check_values("conv1d (d_inner × d_conv)", &[d_inner, self.d_conv])?;
+        check_values(
+            "all layers (n_layer × the in_proj)",
+            &[self.n_layer, self.d_model, 2, d_inner],
+        )?;
         check_positive_range("dt_min..dt_max", self.dt_min, self.dt_max)?;
         if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
             return Err(Error::invalid("norm_eps", self.norm_eps, "finite and > 0"));

@@ -31,6 +31,15 @@ impl RnnConfig {
         check_size("hidden", self.hidden)?;
         check_size("input", self.input)?;
         check_size("output", self.output)?;
+        crate::error::check_state_size(self.hidden)?;
+        crate::error::check_values(
+            "w_xh (hidden × input)",
+            &[self.hidden, self.input],
+        )?;
+        crate::error::check_values(
+            "w_hy (output × hidden)",
+            &[self.output, self.hidden],
+        )?;
         for (name, v) in [
             ("spectral_radius", self.spectral_radius),
             ("input_scale", self.input_scale),

@@ -60,7 +60,7 @@ impl LinearRnn {
     /// [`crate::Error::InvalidParameter`] if `n == 0` or `radius` is not finite
     /// and ≥ 0.
     pub fn random(n: usize, radius: f64, seed: u64) -> Result<Self> {
-        crate::error::check_size("n", n)?;
+        crate::error::check_state_size(n)?;
         if !(radius.is_finite() && radius >= 0.0) {
             return Err(crate::Error::invalid("radius", radius, "finite and ≥ 0"));
         }

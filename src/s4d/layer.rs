@@ -52,6 +52,7 @@ impl S4dConfig {
     pub fn validate(&self) -> Result<()> {
         check_size("channels", self.channels)?;
         check_pairs(self.n)?;
+        crate::error::check_values("C (channels × N)", &[self.channels, self.n])?;
         check_positive("dt_min", self.dt_min)?;
         check_positive("dt_max", self.dt_max)?;
         if self.dt_min > self.dt_max {

@@ -9,7 +9,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 
 use super::forms::{SsdInputs, ssd_chunked};
-use crate::error::{Error, Result, check_positive_range, check_size};
+use crate::error::{Error, Result, check_positive_range, check_size, check_values};
 use crate::mamba::block::{causal_conv, last_inputs};
 use crate::mamba::config::initial_dt_bias;
 use crate::mamba::selective::{silu, softplus};
@@ -95,6 +95,16 @@ impl Mamba2Config {
         if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
             return Err(Error::invalid("norm_eps", self.norm_eps, "finite and > 0"));
         }
+        let d_inner = check_values(
+            "d_inner = expand · d_model",
+            &[self.expand, self.d_model],
+        )?;
+        let bc = check_values(
+            "B, C (2 · ngroups · d_state)",
+            &[2, self.ngroups, self.d_state],
+        )?;
+        let width = d_inner.saturating_mul(2).saturating_add(bc);
+        check_values("in_proj (d_model × its outputs)", &[self.d_model, width])?;
         if !self.d_inner().is_multiple_of(self.headdim) {
             return Err(Error::invalid(
                 "headdim",

@@ -1,0 +1,64 @@
+//! Sizes too large to allocate are errors that say so, returned before
+//! anything is allocated (an allocation that fails aborts the process, which
+//! no test could catch): every constructor that takes a size.
+
+use ssm_lineage::hippo::transitions::{fout, lagt, legs, legt, legt_lmu};
+use ssm_lineage::lssl::Ssm;
+use ssm_lineage::mamba::{MambaConfig, MambaModel};
+use ssm_lineage::rnn::{ElmanRnn, LinearRnn, RnnConfig};
+use ssm_lineage::s4d::{S4dConfig, S4dInit, S4dLayer};
+use ssm_lineage::ssd::block::{Mamba2Block, Mamba2Config};
+use ssm_lineage::support::rng::seeded;
+
+/// Checks that `result` is an error mentioning allocation.
+fn too_large<T>(what: &str, result: ssm_lineage::Result<T>) {
+    match result {
+        Ok(_) => panic!("{what}: accepted"),
+        Err(e) => assert!(e.to_string().contains("allocated"), "{what}: {e}"),
+    }
+}
+
+#[test]
+fn state_sizes_too_large_to_allocate_are_errors() {
+    let n = 1usize << 33; // an n × n matrix of 2^66 values
+    too_large("legs", legs(n));
+    too_large("legt", legt(n, 1.0));
+    too_large("legt_lmu", legt_lmu(n, 1.0));
+    too_large("lagt", lagt(n));
+    too_large("fout", fout(n));
+    too_large("Ssm::random_stable", Ssm::random_stable(n, 0));
+    too_large("LinearRnn::random", LinearRnn::random(n, 0.5, 0));
+    let rnn = RnnConfig {
+        hidden: n,
+        input: 1,
+        output: 1,
+        spectral_radius: 0.9,
+        input_scale: 1.0,
+    };
+    too_large("ElmanRnn::random", ElmanRnn::random(&rnn, 0));
+}
+
+#[test]
+fn model_sizes_too_large_to_allocate_are_errors() {
+    too_large(
+        "MambaModel, d_model 2^62",
+        MambaModel::new(&MambaConfig::new(1 << 62, 1, 10), 0),
+    );
+    let wide_vocab = MambaConfig {
+        vocab_size: 1 << 40,
+        ..MambaConfig::new(64, 1, 10)
+    };
+    too_large("MambaModel, vocab 2^40", MambaModel::new(&wide_vocab, 0));
+    let deep = MambaConfig::new(4096, 1 << 30, 10);
+    too_large("MambaModel, 2^30 layers", MambaModel::new(&deep, 0));
+    let m2 = Mamba2Config {
+        d_model: 1 << 62,
+        ..Mamba2Config::new(8, 4)
+    };
+    too_large(
+        "Mamba2Block, d_model 2^62",
+        Mamba2Block::new(&m2, &mut seeded(0)),
+    );
+    let s4d = S4dConfig::new(1 << 40, 64, S4dInit::Lin);
+    too_large("S4dLayer, 2^40 channels", S4dLayer::new(&s4d, 0));
+}
