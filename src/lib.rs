@@ -44,6 +44,15 @@
 //! - An invalid hyperparameter (a state size of 0, a non-positive step, a
 //!   non-finite weight) is rejected once, by a fallible constructor or a
 //!   `validate` method, with an [`Error`] that says what is allowed.
+//! - A size too large to allocate (a tensor of more than $2^{32}$ values, or
+//!   one whose size overflows) is an invalid hyperparameter too, rejected
+//!   before anything is allocated ([`error::check_values`]).
+//! - Non-finite input propagates as NaN through the arithmetic views (a
+//!   recurrence, a convolution, a scan: NaN from the step it enters); where
+//!   an algorithm would loop on it instead (an SVD, a plot's axis range), the
+//!   result is NaN or an [`Error`], never a hang.
+//! - Data a user loads (a checkpoint, a cache) that does not fit is an
+//!   [`Error`] naming the file or tensor, not a panic.
 //! - Nothing in `src/` unwraps outside tests.
 
 pub mod attention;
