@@ -65,13 +65,20 @@ impl Rule {
 /// # Ok::<(), ssm_lineage::Error>(())
 /// ```
 pub fn discretize(ssm: &Ssm, dt: f64, rule: Rule) -> Result<DiscreteSsm> {
-    match rule {
+    let discrete = match rule {
         Rule::ForwardEuler => discretize_forward_euler(ssm, dt),
         Rule::BackwardEuler => discretize_backward_euler(ssm, dt),
         Rule::Bilinear => discretize_bilinear(ssm, dt),
         Rule::Gbt(alpha) => discretize_gbt(ssm, dt, alpha),
         Rule::Zoh => discretize_zoh(ssm, dt),
-    }
+    }?;
+    // A finite step can still overflow (ΔA of 1e64 in a matrix exponential).
+    let values = discrete.a_bar.iter().chain(discrete.b_bar.iter());
+    crate::error::check_finite(
+        "the discretized Ā and B̄ (the step is too large for this A)",
+        values,
+    )?;
+    Ok(discrete)
 }
 
 fn discrete(
@@ -217,12 +224,33 @@ pub fn discretize_zoh(ssm: &Ssm, dt: f64) -> Result<DiscreteSsm> {
     let mut m = DMatrix::zeros(n + 1, n + 1); // (n+1, n+1): [[A, B], [0, 0]]
     m.view_mut((0, 0), (n, n)).copy_from(&ssm.a);
     m.view_mut((0, n), (n, 1)).copy_from(&ssm.b);
-    let e = (m * dt).exp();
+    let e = exp_any_size(m * dt);
     let a_bar = e.view((0, 0), (n, n)).into_owned();
     let b_bar = e.view((0, n), (n, 1)).column(0).into_owned();
     Ok(discrete(ssm, a_bar, b_bar, dt))
 }
 // ANCHOR_END: discretize_zoh
+
+/// $e^{M}$ by nalgebra's `exp`, first scaled down by $2^s$ and squared back
+/// $s$ times when $M$ is huge (entries summing past $10^{10}$): nalgebra's own
+/// scaling never finishes on some matrices near $10^{60}$, while for a stable
+/// system the true exponential is tiny and perfectly representable. A
+/// non-finite $M$ gives NaN (which `discretize` then rejects).
+fn exp_any_size(m: DMatrix<f64>) -> DMatrix<f64> {
+    let size: f64 = m.iter().map(|v| v.abs()).sum();
+    if size <= 1e10 {
+        return m.exp();
+    }
+    if !size.is_finite() {
+        return m.map(|_| f64::NAN);
+    }
+    let s = size.log2().ceil() as i32; // at most 1024 for a finite sum
+    let mut e = (m / 2f64.powi(s)).exp();
+    for _ in 0..s {
+        e = &e * &e;
+    }
+    e
+}
 
 /// The diagonal of $\bar A$ and the vector $\bar B$ of a diagonal system.
 pub type DiagonalPair = (Vec<Complex<f64>>, Vec<Complex<f64>>);

@@ -130,8 +130,13 @@ impl DiscreteSsm {
         self.a_bar.nrows()
     }
 
-    /// The eigenvalues of $\bar A$ (inside the unit disk: the recurrence is stable).
+    /// The eigenvalues of $\bar A$ (inside the unit disk: the recurrence is
+    /// stable); NaN for each if $\bar A$ has a non-finite entry (an eigenvalue
+    /// iteration on it would never end).
     pub fn eigenvalues(&self) -> Vec<Complex<f64>> {
+        if !self.a_bar.iter().all(|v| v.is_finite()) {
+            return vec![Complex::new(f64::NAN, f64::NAN); self.n()];
+        }
         self.a_bar.complex_eigenvalues().iter().copied().collect()
     }
 }

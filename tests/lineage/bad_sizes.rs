@@ -62,3 +62,54 @@ fn model_sizes_too_large_to_allocate_are_errors() {
     let s4d = S4dConfig::new(1 << 40, 64, S4dInit::Lin);
     too_large("S4dLayer, 2^40 channels", S4dLayer::new(&s4d, 0));
 }
+
+/// Runs `f` on another thread and fails the test if it has not returned
+/// within `seconds`: a hang becomes a failure instead of a stuck test run.
+fn within<T: Send + 'static>(
+    seconds: u64,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = send.send(f());
+    });
+    receive
+        .recv_timeout(std::time::Duration::from_secs(seconds))
+        .unwrap_or_else(|_| panic!("did not return within {seconds} s"))
+}
+
+/// ZOH with a huge finite step returns its true limit at once (Ā = 0 and
+/// B̄ = −A⁻¹B, the steady state), not a hang in the matrix exponential; a
+/// step that overflows ΔA is an error; a non-finite Ā has NaN eigenvalues at
+/// once.
+#[test]
+fn zoh_with_a_huge_step_is_its_limit_not_a_hang() {
+    let ssm = Ssm::random_stable(3, 1).expect("valid");
+    let copy = ssm.clone();
+    let d = within(10, move || {
+        ssm_lineage::lssl::discretize(&copy, 1e64, ssm_lineage::lssl::Rule::Zoh)
+    })
+    .expect("finite");
+    assert_eq!(d.a_bar.amax(), 0.0);
+    let steady = -ssm.a.clone().lu().solve(&ssm.b).expect("A is invertible");
+    assert!(
+        (&d.b_bar - &steady).amax() <= 1e-9 * steady.amax(),
+        "{} vs {steady}",
+        d.b_bar
+    );
+    let copy = ssm.clone();
+    let err = within(10, move || {
+        ssm_lineage::lssl::discretize(&copy, 1e308, ssm_lineage::lssl::Rule::Zoh)
+    })
+    .expect_err("ΔA overflows");
+    assert!(err.to_string().contains("too large"), "{err}");
+    let eig = within(10, || {
+        let ssm = Ssm::random_stable(3, 1).expect("valid");
+        let mut d =
+            ssm_lineage::lssl::discretize(&ssm, 0.1, ssm_lineage::lssl::Rule::Zoh)
+                .expect("valid");
+        d.a_bar[(0, 0)] = f64::NAN;
+        d.eigenvalues()
+    });
+    assert!(eig.iter().all(|l| l.re.is_nan()));
+}
