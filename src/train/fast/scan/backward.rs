@@ -70,8 +70,7 @@ fn backward_impl<const FMA: bool>(
     };
     for ch in (0..di).step_by(W) {
         let params = BlockParams::new(p, ch);
-        let (width, a, a2, d, bias) =
-            (params.width, &params.a, &params.a2, params.d, params.bias);
+        let (width, a2, bias) = (params.width, &params.a2, params.bias);
         let mut carry = vec![[0.0; W]; n];
         let mut da = vec![[0.0; W]; n];
         let (mut dd, mut dbias) = ([0.0; W], [0.0; W]);
@@ -99,13 +98,7 @@ fn backward_impl<const FMA: bool>(
                 (buf.dt[j], buf.shifted[j]) = (dt, shifted);
             }
             for (j, t) in (t0..t1).enumerate().rev() {
-                let lanes = Block {
-                    di,
-                    ch,
-                    width,
-                    a,
-                    d: &d,
-                };
+                let lanes = (di, &params);
                 let step = reverse_step::<FMA>(
                     s,
                     dy,
@@ -138,16 +131,6 @@ fn backward_impl<const FMA: bool>(
     give_back(db_buf);
     give_back(dc_buf);
     g
-}
-
-/// A block of channels: where it starts, how many, and its $A$ and $D$.
-#[derive(Clone, Copy)]
-struct Block<'a> {
-    di: usize,
-    ch: usize,
-    width: usize,
-    a: &'a [Lanes],
-    d: &'a Lanes,
 }
 
 /// One reverse step's per-channel results.
@@ -205,13 +188,13 @@ fn reverse_step<const FMA: bool>(
     dy: &[f32],
     buf: &ChunkBuffer,
     (j, t): (usize, usize),
-    blk: Block,
+    (di, blk): (usize, &BlockParams),
     carry: &mut [Lanes],
     (da, db, dc): (&mut [Lanes], &mut [Lanes], &mut [Lanes]),
 ) -> StepGrads {
     let n = carry.len();
     let (ch, width) = (blk.ch, blk.width);
-    let g = load(dy, t * blk.di + ch, width);
+    let g = load(dy, t * di + ch, width);
     let (u, z) = (s.u.lanes(t, ch, width), s.z.lanes(t, ch, width));
     let (h_prev, h, a_bar, dt) =
         (&buf.h[j], &buf.h[j + 1], &buf.a_bar[j], buf.dt[j]);
