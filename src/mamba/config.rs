@@ -162,17 +162,6 @@ impl Linear {
         Linear { w, bias }
     }
 
-    /// The same outputs with no input: the bias alone (the weight's first
-    /// row becomes the bias if there was none), a constant map.
-    pub fn constant(self) -> Self {
-        let outputs = self.w.ncols();
-        let bias = self.bias.unwrap_or_else(|| self.w.row(0).transpose());
-        Linear {
-            w: DMatrix::zeros(0, outputs),
-            bias: Some(bias),
-        }
-    }
-
     /// Zero weights (and bias), for filling from given tensors.
     pub fn zeros(inputs: usize, outputs: usize, bias: bool) -> Self {
         Linear {
@@ -270,9 +259,14 @@ impl MambaBlock {
         let x_proj = if config.selective {
             Linear::uniform(rng, di, r + 2 * n, false)
         } else {
-            // No input: B and C are the bias, drawn as a weight would be
-            // for an input of one.
-            Linear::uniform(rng, 1, 2 * n, true).constant()
+            // No input: B and C are the bias, drawn as PyTorch draws a
+            // bias for an input of width one, U(−1, 1).
+            Linear {
+                w: DMatrix::zeros(0, 2 * n),
+                bias: Some(DVector::from_fn(2 * n, |_, _| {
+                    rng.random_range(-1.0..1.0)
+                })),
+            }
         };
         let dt_std = 1.0 / (r as f64).sqrt();
         let dt_proj = Linear {

@@ -19,6 +19,27 @@ pub struct Example {
     pub targets: Vec<Option<usize>>,
 }
 
+impl Example {
+    /// Checks the example against a vocabulary: one target per token, every
+    /// token and target inside it.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidParameter`] for a target list of another
+    /// length, or a token or target outside `0 … vocab_size − 1`.
+    pub fn check(&self, vocab_size: usize) -> Result<()> {
+        if self.targets.len() != self.tokens.len() {
+            return Err(crate::Error::invalid(
+                "targets",
+                self.targets.len(),
+                "one per token (as many as the example's tokens)",
+            ));
+        }
+        check_tokens(&self.tokens, vocab_size)?;
+        let targets: Vec<usize> = self.targets.iter().flatten().copied().collect();
+        check_tokens(&targets, vocab_size)
+    }
+}
+
 /// What a batch's forward pass measured.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Metrics {
@@ -70,8 +91,7 @@ impl Trainable for MambaModel {
     // ANCHOR: lm_loss_and_gradients
     fn loss_and_gradients(&self, batch: &Vec<Example>) -> Result<(Metrics, Self)> {
         for e in batch {
-            let targets: Vec<usize> = e.targets.iter().flatten().copied().collect();
-            check_tokens(&targets, self.config.vocab_size)?;
+            e.check(self.config.vocab_size)?;
         }
         let scored: usize = batch
             .iter()

@@ -773,8 +773,8 @@ fn the_rnn_learns_to_recall_the_last_input() {
     assert!(first > 0.5 && last < 0.05 * first, "{first} → {last}");
 }
 
-/// A token or target outside the vocabulary is an error naming it, on both
-/// paths, never a panic.
+/// A token or target outside the vocabulary, or a target list of another
+/// length, is an error naming it, on both paths, never a panic.
 #[test]
 fn tokens_outside_the_vocabulary_are_errors() {
     let model = MambaModel::new(&tiny_config(1), 1).expect("valid");
@@ -786,7 +786,12 @@ fn tokens_outside_the_vocabulary_are_errors() {
         tokens: vec![1, 9],
         targets: vec![None, Some(0)],
     }];
-    for batch in [&bad_target, &bad_token] {
+    // Fewer targets than tokens would misalign the fast path's flat targets.
+    let short = vec![Example {
+        tokens: vec![1, 2, 3],
+        targets: vec![None, Some(0)],
+    }];
+    for batch in [&bad_target, &bad_token, &short] {
         let err = model.loss_and_gradients(batch).expect_err("rejected");
         assert!(err.to_string().contains("token"), "{err}");
         let fast = ssm_lineage::train::fast::FastMamba {

@@ -17,7 +17,6 @@ pub mod scan;
 
 use crate::error::Result;
 use crate::mamba::MambaModel;
-use crate::mamba::model::check_tokens;
 use crate::traits::{Param, ParamMut, Parameters};
 
 use super::lm::{Example, Metrics, Trainable};
@@ -47,11 +46,7 @@ impl Trainable for FastMamba {
     /// readable [`MambaModel`]'s, in `f32`.
     fn loss_and_gradients(&self, batch: &Vec<Example>) -> Result<(Metrics, Self)> {
         for e in batch {
-            check_tokens(&e.tokens, self.model.config.vocab_size)?;
-            check_tokens(
-                &e.targets.iter().flatten().copied().collect::<Vec<_>>(),
-                self.model.config.vocab_size,
-            )?;
+            e.check(self.model.config.vocab_size)?; // the flat targets must line up
         }
         let tokens: Vec<&[usize]> =
             batch.iter().map(|e| e.tokens.as_slice()).collect();
