@@ -77,6 +77,66 @@ impl MambaConfig {
         if self.selective { self.d_inner() } else { 0 }
     }
 
+    /// The configuration from a Hugging Face `MambaConfig` JSON object (the
+    /// `config.json` of a `MambaForCausalLM` checkpoint, or one this crate
+    /// writes): `hidden_size`, `num_hidden_layers`, `vocab_size`, and, where
+    /// present, `state_size`, `conv_kernel`, `expand`, `time_step_rank` (a
+    /// number or `"auto"`), `time_step_min`, `time_step_max`,
+    /// `layer_norm_epsilon`, and this crate's `selective` (true if absent).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a missing size or a value of the wrong
+    /// type, and as [`MambaConfig::validate`].
+    pub fn from_json(json: &serde_json::Value) -> Result<Self> {
+        let size = |key: &'static str| -> Result<Option<usize>> {
+            match json.get(key) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .map(Some)
+                    .ok_or_else(|| Error::invalid(key, v, "a whole number")),
+            }
+        };
+        let number = |key: &'static str, default: f64| -> Result<f64> {
+            json.get(key).map_or(Ok(default), |v| {
+                v.as_f64().ok_or_else(|| Error::invalid(key, v, "a number"))
+            })
+        };
+        let required = |key: &'static str| -> Result<usize> {
+            size(key)?
+                .ok_or_else(|| Error::invalid(key, "missing", "a whole number"))
+        };
+        let defaults = MambaConfig::new(
+            required("hidden_size")?,
+            required("num_hidden_layers")?,
+            required("vocab_size")?,
+        );
+        let selective = match json.get("selective") {
+            None => true,
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| Error::invalid("selective", v, "true or false"))?,
+        };
+        let dt_rank = match json.get("time_step_rank") {
+            Some(v) if v.as_str() == Some("auto") => defaults.dt_rank,
+            _ => size("time_step_rank")?.unwrap_or(defaults.dt_rank),
+        };
+        let config = MambaConfig {
+            d_state: size("state_size")?.unwrap_or(defaults.d_state),
+            d_conv: size("conv_kernel")?.unwrap_or(defaults.d_conv),
+            expand: size("expand")?.unwrap_or(defaults.expand),
+            dt_rank: if selective { dt_rank } else { 0 },
+            dt_min: number("time_step_min", defaults.dt_min)?,
+            dt_max: number("time_step_max", defaults.dt_max)?,
+            norm_eps: number("layer_norm_epsilon", defaults.norm_eps)?,
+            selective,
+            ..defaults
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
     /// The width inside a block, `expand · d_model`.
     pub fn d_inner(&self) -> usize {
         self.expand * self.d_model

@@ -50,6 +50,35 @@ impl S4dParams {
                 "eigenvalues with Re λ < 0",
             ));
         }
+        Self::from_modes(channels, &lambda, &b, seed)
+    }
+
+    /// A layer whose every channel starts from the modes `lambda` (one of each
+    /// conjugate pair) with inputs `b`; $C$, $\Delta$ and $D$ drawn as in
+    /// [`S4dParams::new`]. For initialisations the crate does not name, such
+    /// as the eigenvalues of a random matrix.
+    ///
+    /// # Errors
+    /// No channels or no modes, `lambda` and `b` of different lengths, or an
+    /// eigenvalue whose real part is not negative (or not finite).
+    pub fn from_modes(
+        channels: usize,
+        lambda: &[Complex<f64>],
+        b: &[Complex<f64>],
+        seed: u64,
+    ) -> Result<Self> {
+        crate::error::check_size("channels", channels)?;
+        crate::error::check_size("modes", lambda.len())?;
+        if b.len() != lambda.len() {
+            return Err(Error::invalid("b", b.len(), "one input weight per mode"));
+        }
+        if !lambda.iter().all(|l| l.re < 0.0 && l.im.is_finite()) {
+            return Err(Error::invalid(
+                "lambda",
+                "an eigenvalue with Re λ ≥ 0",
+                "eigenvalues with Re λ < 0",
+            ));
+        }
         let modes = lambda.len();
         let mut rng = seeded(seed);
         let each = |f: &dyn Fn(usize) -> f64| {
@@ -115,8 +144,23 @@ impl S4dParams {
     /// # Panics
     /// If `u` does not have one column per channel.
     pub fn forward(&self, u: &DMatrix<f64>) -> DMatrix<f64> {
+        self.convolve(&self.kernel(u.nrows()), u)
+    }
+
+    /// [`S4dParams::forward`] with the kernel `k` (`(len, H)`, from
+    /// [`S4dParams::kernel`]) already computed, for a batch of sequences.
+    ///
+    /// # Panics
+    /// If `u` does not have one column per channel, or `k` is not `u`'s shape.
+    pub fn convolve(&self, k: &DMatrix<f64>, u: &DMatrix<f64>) -> DMatrix<f64> {
         self.check_input(u);
-        let k = self.kernel(u.nrows());
+        assert_eq!(
+            k.shape(),
+            u.shape(),
+            "S4dParams::convolve: kernel {:?} vs input {:?}",
+            k.shape(),
+            u.shape()
+        );
         let columns: Vec<DVector<f64>> = (0..self.channels())
             .map(|h| {
                 let (kh, uh) = (k.column(h), u.column(h));
@@ -185,6 +229,48 @@ impl S4dParams {
         (du, g)
     }
     // ANCHOR_END: s4d_backward
+
+    /// The parameters' gradient over a batch of `(u, dy)` pairs: the sum of
+    /// [`S4dParams::backward`]'s, computed with the kernel's gradient summed
+    /// over the batch first (the chain rule from the kernel to the modes is
+    /// linear in it, and it is the costly part: `H · N/2 · L` powers).
+    ///
+    /// # Panics
+    /// As [`S4dParams::backward`], for any pair.
+    pub fn backward_batch(
+        &self,
+        batch: &[(DMatrix<f64>, DMatrix<f64>)],
+    ) -> S4dParams {
+        let mut g = self.zeros_like();
+        let Some((first, _)) = batch.first() else {
+            return g;
+        };
+        let len = first.nrows();
+        let mut dk = vec![vec![0.0; len]; self.channels()];
+        for (u, dy) in batch {
+            self.check_input(u);
+            assert_eq!(
+                (u.shape(), dy.shape()),
+                (first.shape(), first.shape()),
+                "S4dParams::backward_batch: u {:?} and dy {:?}, the batch's shape {:?}",
+                u.shape(),
+                dy.shape(),
+                first.shape()
+            );
+            for (h, dk_h) in dk.iter_mut().enumerate() {
+                let (uh, dyh) = (u.column(h), dy.column(h));
+                g.d[h] += uh.dot(&dyh);
+                let part = correlate(dyh.as_slice(), uh.as_slice());
+                dk_h.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+            }
+        }
+        for (h, dk_h) in dk.iter().enumerate() {
+            for m in 0..self.log_a_real.ncols() {
+                self.mode_backward(h, m, dk_h, &mut g);
+            }
+        }
+        g
+    }
 
     /// Mode `m` of channel `h`: from the kernel's gradient to the mode's
     /// parameters (added into `g`).

@@ -142,6 +142,7 @@ impl Trainable for MambaModel {
             "use_conv_bias": true,
             "tie_word_embeddings": true,
             "residual_in_fp32": true,
+            "selective": c.selective,
         })
     }
 }

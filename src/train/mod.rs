@@ -6,15 +6,19 @@
 //! adds on top: the losses ([`loss`]), gradient checking ([`gradcheck`]),
 //! AdamW and its schedule ([`optim`]), the training loop ([`trainer`]) and
 //! checkpoints in safetensors ([`checkpoint`]), and chapter 1's RNN in the
-//! same loop ([`rnn`]); the papers' synthetic tasks ([`tasks`]).
+//! same loop ([`rnn`]) and one S4D layer as a signal model ([`s4d_mix`]); the
+//! papers' synthetic tasks ([`tasks`]) and what their experiments share
+//! with the tests ([`experiment`]).
 
 pub mod checkpoint;
+pub mod experiment;
 pub mod fast;
 pub mod gradcheck;
 pub mod lm;
 pub mod loss;
 pub mod optim;
 pub mod rnn;
+pub mod s4d_mix;
 pub mod tasks;
 pub mod trainer;
 

@@ -188,3 +188,47 @@ impl Delay {
         (0..size).map(|_| self.example(&mut rng)).collect()
     }
 }
+
+/// Recall: white noise $u_t \sim \mathcal N(0, 1)$ and the target
+/// $u_{t-k}$, scored from $t = k$ on: chapter 1's memory question (Eq. R7's
+/// recall of the input $k$ steps back) as a learning problem. Predicting zero
+/// has a mean squared error of about one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recall {
+    /// The sequence length $L$.
+    pub len: usize,
+    /// The lag $k$.
+    pub lag: usize,
+}
+
+impl Recall {
+    /// The task: `len` steps, recall `lag` steps back.
+    ///
+    /// # Errors
+    /// A lag not below `len`.
+    pub fn new(len: usize, lag: usize) -> Result<Self> {
+        if lag >= len {
+            return Err(Error::invalid("lag", lag, "below len"));
+        }
+        Ok(Recall { len, lag })
+    }
+
+    /// One example, `(len, 1)` input and target.
+    pub fn example(&self, rng: &mut StdRng) -> SignalExample {
+        let input = DMatrix::from_fn(self.len, 1, |_, _| rng.sample(StandardNormal));
+        let target = DMatrix::from_fn(self.len, 1, |t, _| {
+            t.checked_sub(self.lag).map_or(0.0, |s| input[(s, 0)])
+        });
+        SignalExample {
+            input,
+            target,
+            from: self.lag,
+        }
+    }
+
+    /// `size` examples from `seed`.
+    pub fn batch(&self, seed: u64, size: usize) -> Vec<SignalExample> {
+        let mut rng = seeded(seed);
+        (0..size).map(|_| self.example(&mut rng)).collect()
+    }
+}

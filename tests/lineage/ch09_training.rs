@@ -800,3 +800,32 @@ fn tokens_outside_the_vocabulary_are_errors() {
         assert!(fast.loss_and_gradients(batch).is_err());
     }
 }
+
+proptest! {
+    #![proptest_config(cases(12))]
+
+    /// The delay experiment's model (chapter 9): the gradient through the
+    /// output mix and the S4D layer's batched backward, for every
+    /// initialisation the experiment compares.
+    #[test]
+    fn delay_model_gradient_is_checked(seed in 0u64..1000, init in 0usize..4, channels in 1usize..3) {
+        use ssm_lineage::train::s4d_mix::{S4dMix, random_modes};
+        let s4d = match init {
+            0 => S4dParams::new(channels, 4, S4dInit::Legs, seed),
+            1 => S4dParams::new(channels, 4, S4dInit::Lin, seed),
+            2 => S4dParams::new(channels, 4, S4dInit::Inv, seed),
+            _ => {
+                let (lambda, b) = random_modes(4, seed).expect("valid");
+                S4dParams::from_modes(channels, &lambda, &b, seed)
+            }
+        }
+        .expect("valid");
+        let model = S4dMix::new(s4d, seed);
+        let batch = ssm_lineage::train::tasks::Delay::new(16, 3, 4).expect("valid").batch(seed, 3);
+        let (_, grads) = model.loss_and_gradients(&batch).expect("one length");
+        let (name, error) = check_parameters(&model, &grads, |m| {
+            m.loss_and_gradients(&batch).expect("one length").0.loss
+        });
+        prop_assert!(error < GRAD_TOL, "{name}: relative error {error:e}");
+    }
+}

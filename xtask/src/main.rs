@@ -72,7 +72,10 @@ fn root() -> PathBuf {
     here.parent().unwrap_or(here).to_path_buf()
 }
 
-/// The chapter examples that draw figures: `chNN_*.rs`, except `*_speed`.
+/// The chapter examples that draw figures: `chNN_*.rs`, except the
+/// measurements, whose figures are timings or trained models (`*_speed`, and
+/// chapter 9's `ch09_*`, which train for minutes): those are run by hand,
+/// and their figures are named `measured-*`.
 fn figure_examples() -> Result<Vec<String>, Fail> {
     let dir = root().join("examples");
     let entries = std::fs::read_dir(&dir)
@@ -81,10 +84,15 @@ fn figure_examples() -> Result<Vec<String>, Fail> {
         .flatten()
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
         .filter_map(|n| n.strip_suffix(".rs").map(str::to_string))
-        .filter(|n| n.starts_with("ch") && !n.ends_with("_speed"))
+        .filter(|n| n.starts_with("ch") && !is_measurement(n))
         .collect();
     names.sort();
     Ok(names)
+}
+
+/// Whether an example is a measurement (see [`figure_examples`]).
+fn is_measurement(name: &str) -> bool {
+    name.ends_with("_speed") || name.starts_with("ch09_")
 }
 
 /// Every figure an example writes: the `"….svg"` literals of its source, in

@@ -10,10 +10,13 @@
 //! against the readable path ([`crate::mamba::MambaModel::backward`]) by the
 //! tests within `f32`'s rounding.
 
+mod eval;
 mod layers;
 mod model;
 pub mod rows;
 pub mod scan;
+
+pub use eval::{evaluate, evaluate_recurrent};
 
 use crate::error::Result;
 use crate::mamba::MambaModel;

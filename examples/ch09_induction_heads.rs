@@ -1,0 +1,362 @@
+//! Chapter 9: induction heads (Mamba §4.1.2, Table 2). The 2-layer Mamba
+//! language model of selective copying, trained at L = 64 and at L = 128
+//! (three seeds each),
+//! then measured at lengths 2^6 … 2^16 in recurrent mode, one token at a
+//! time with a state of fixed size: how far past its training length the
+//! model still recalls. Writes the curves, the length-extrapolation figure,
+//! the state over a long sequence, `measured-induction-heads-L*.{json,md}` (the
+//! book's table) under `chapters/figures/ch09/`, and every trained model under
+//! `target/ch09/induction-heads/`.
+//!
+//! Run: `cargo run --release --example ch09_induction_heads`
+//! (`-- --help` for the lengths, steps and seeds; `-- --eval DIR` measures a
+//! saved model at every length without training).
+
+#[path = "ch09/common.rs"]
+mod common;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use ssm_lineage::Result;
+use ssm_lineage::mamba::fast::FastModel;
+use ssm_lineage::mamba::{MambaConfig, MambaModel};
+use ssm_lineage::support::figure::{
+    LinePlot, Mark, Scale, exit_code, figure_path, save_grid,
+};
+use ssm_lineage::train::experiment::{Spread, load_lm, runs_dir};
+use ssm_lineage::train::fast::{FastMamba, evaluate_recurrent};
+use ssm_lineage::train::tasks::InductionHeads;
+use ssm_lineage::train::{Metrics, Trainer};
+use ssm_lineage::traits::Parameters;
+
+#[derive(Parser)]
+#[command(
+    about = "Induction heads: train at one length, recall at up to 1,024 times it"
+)]
+struct Args {
+    /// Only rewrite the book's table(s) from the saved JSON (no training).
+    #[arg(long)]
+    tables: bool,
+    /// Measure a saved model (a run folder under target/ch09) at every length,
+    /// without training.
+    #[arg(long, value_name = "DIR")]
+    eval: Option<PathBuf>,
+    /// The training lengths L (each trained and measured in turn).
+    #[arg(long, value_delimiter = ',', default_values_t = [64, 128])]
+    len: Vec<usize>,
+    /// Optimizer steps per run [default: 1,250 × L / 64, the calibrated
+    /// budget: 1,250 at L = 64, 2,500 at L = 128].
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Seeds.
+    #[arg(long, default_value_t = 3)]
+    seeds: u64,
+    /// The longest evaluation length is 2^this.
+    #[arg(long, default_value_t = 16)]
+    max_log2: u32,
+}
+
+/// Sequences per training batch (as the calibration).
+const BATCH: usize = 8;
+/// The vocabulary: 15 symbols and the special token.
+const VOCAB: usize = 16;
+/// The learning rate (AdamW, no weight decay).
+const LR: f64 = 1e-3;
+/// Gradients clipped at this global norm (the Mamba reference's 1.0).
+const CLIP: Option<f64> = Some(1.0);
+
+/// Sequences measured at each evaluation length: 128 up to 2^12, fewer
+/// beyond, so every length costs about the same.
+fn sequences(len: usize) -> usize {
+    (128 * 4096 / len).clamp(16, 128)
+}
+
+fn main() -> ExitCode {
+    exit_code("ch09_induction_heads", run(&Args::parse()))
+}
+
+/// One training length's runs, as `train` measured them.
+struct Trained {
+    len: usize,
+    steps: u64,
+    runs: Vec<(u64, Trainer<FastMamba>, Vec<Metrics>, f64)>,
+}
+
+fn run(args: &Args) -> Result<()> {
+    if args.tables {
+        for name in args
+            .len
+            .iter()
+            .map(|l| format!("measured-induction-heads-L{l}"))
+        {
+            println!("{}", common::write_table(&name, table)?);
+        }
+        return Ok(());
+    }
+    let lengths: Vec<usize> = (6..=args.max_log2).map(|p| 1usize << p).collect();
+    if let Some(dir) = &args.eval {
+        let fast = FastModel::from(&load_lm(dir)?);
+        for &len in &lengths {
+            let m = measure(&fast, len, 99)?;
+            println!(
+                "{}: length {len}: {:.1}% of {}",
+                dir.display(),
+                100.0 * m.accuracy(),
+                m.scored
+            );
+        }
+        return Ok(());
+    }
+    let mut all = Vec::new();
+    for &len in &args.len {
+        let steps = args.steps.unwrap_or(1250 * len as u64 / 64);
+        all.push(train(args, len, steps, &lengths)?);
+    }
+    extrapolation(&all, &lengths)?;
+    state_figure(&all[0].runs[0].1.model.model, all[0].len)
+}
+
+/// Trains at `train_len` for `steps` steps, every seed, measures every
+/// length, writes the results and the training curves.
+fn train(
+    args: &Args,
+    train_len: usize,
+    steps: u64,
+    lengths: &[usize],
+) -> Result<Trained> {
+    let task = InductionHeads::new(train_len, VOCAB)?;
+    let config = MambaConfig::new(64, 2, VOCAB);
+    let mut runs: Vec<(u64, Trainer<FastMamba>, Vec<Metrics>, f64)> = Vec::new();
+    for seed in 1..=args.seeds {
+        let dir = runs_dir()
+            .join("induction-heads")
+            .join(format!("L{train_len}"))
+            .join(format!("seed-{seed}"));
+        eprintln!("seed {seed} → {}", dir.display());
+        let model = FastMamba {
+            model: MambaModel::new(&config, seed)?,
+        };
+        let log_every = (steps / 60).max(1);
+        let trainer = common::train(
+            model,
+            steps,
+            LR,
+            log_every,
+            &dir,
+            |s| task.batch(seed * 1_000_000_007 + s, BATCH),
+            CLIP,
+        )?;
+        let seconds = trainer.log.last().map_or(0.0, |r| r.seconds);
+        let fast = FastModel::from(&trainer.model.model);
+        let started = std::time::Instant::now();
+        let at: Vec<Metrics> = lengths
+            .iter()
+            .map(|&len| measure(&fast, len, seed))
+            .collect::<Result<_>>()?;
+        for (len, m) in lengths.iter().zip(&at) {
+            println!(
+                "seed {seed}: length {len:>6}: {:5.1}% of {}",
+                100.0 * m.accuracy(),
+                m.scored
+            );
+        }
+        eprintln!("measured in {:.0} s", started.elapsed().as_secs_f64());
+        let result = serde_json::json!({
+            "task": { "name": "induction_heads", "len": train_len, "vocab": VOCAB },
+            "seed": seed, "steps": steps, "seconds": seconds,
+            "accuracy_at": lengths.iter().zip(&at).map(|(l, m)| serde_json::json!({"len": l, "accuracy": m.accuracy()})).collect::<Vec<_>>(),
+        });
+        common::write(&dir.join("result.json"), &result.to_string())?;
+        runs.push((seed, trainer, at, seconds));
+    }
+    let summary: Vec<serde_json::Value> = lengths
+        .iter()
+        .enumerate()
+        .map(|(i, len)| {
+            let acc: Vec<f64> = runs.iter().map(|r| r.2[i].accuracy()).collect();
+            serde_json::json!({ "len": len, "sequences": runs[0].2[i].scored, "accuracy": Spread::of(&acc).to_json() })
+        })
+        .collect();
+    let name = format!("measured-induction-heads-L{train_len}");
+    let results = serde_json::json!({
+        "experiment": "induction heads",
+        "settings": {
+            "len": train_len, "steps": steps, "batch": BATCH, "lr": LR,
+            "seeds": args.seeds, "vocab": VOCAB,
+            "parameters": runs[0].1.model.parameter_count(),
+        },
+        "seconds": Spread::of(&runs.iter().map(|r| r.3).collect::<Vec<_>>()).to_json(),
+        "summary": summary,
+    });
+    println!("{}", common::write_results(&name, results, table)?);
+    let trained = Trained {
+        len: train_len,
+        steps,
+        runs,
+    };
+    curves(&trained)?;
+    Ok(trained)
+}
+
+/// Accuracy at `len` on fresh sequences, in recurrent mode.
+fn measure(model: &FastModel, len: usize, seed: u64) -> Result<Metrics> {
+    let task = InductionHeads::new(len, VOCAB)?;
+    evaluate_recurrent(
+        model,
+        &task.batch(u64::MAX / 2 + seed * 65_537 + len as u64, sequences(len)),
+    )
+}
+
+fn table(results: &serde_json::Value) -> String {
+    let s = &results["settings"];
+    let mut md =
+        "| length | × training length | sequences | accuracy |\n|---|---|---|---|\n"
+            .to_string();
+    let train = s["len"].as_f64().unwrap_or(1.0);
+    for row in results["summary"].as_array().into_iter().flatten() {
+        md += &format!(
+            "| {} | {} | {} | {} |\n",
+            row["len"],
+            row["len"].as_f64().unwrap_or(0.0) / train,
+            row["sequences"],
+            common::spread_cell(&row["accuracy"], 1, true),
+        );
+    }
+    md += &format!(
+        "\n*Trained at L = {} for {} steps of batch {} (AdamW {}, {} s per run: {}), {} parameters; mean (range) over {} seeds. Measured on {}.*\n",
+        s["len"],
+        s["steps"],
+        s["batch"],
+        s["lr"],
+        common::spread_cell(&results["seconds"], 0, false),
+        "mean (range)",
+        s["parameters"],
+        s["seeds"],
+        results["machine"].as_str().unwrap_or("?"),
+    );
+    md
+}
+
+fn curves(t: &Trained) -> Result<()> {
+    let logs: Vec<&[_]> = t.runs.iter().map(|r| r.1.log.as_slice()).collect();
+    let (step, time) = common::mean_curve(&logs, |r| r.metrics.accuracy());
+    let (loss, _) = common::mean_curve(&logs, |r| r.metrics.loss);
+    save_grid(
+        &figure_path("ch09", &format!("measured-induction-curves-L{}.svg", t.len)),
+        &[
+            LinePlot::new(
+                &format!(
+                    "Induction heads at L = {}: accuracy while training",
+                    t.len
+                ),
+                "optimizer step",
+                "accuracy on the batch (fresh data)",
+            )
+            .ranges(0.0..t.steps as f64, 0.0..1.0)
+            .line(&format!("mean of {} seeds", t.runs.len()), step),
+            LinePlot::new("The same against wall time", "seconds", "accuracy")
+                .ranges(
+                    0.0..t.runs.iter().map(|r| r.3).fold(1.0, f64::max),
+                    0.0..1.0,
+                )
+                .line("mean", time),
+            LinePlot::new(
+                "Loss while training",
+                "optimizer step",
+                "cross-entropy (nats)",
+            )
+            .line("mean", loss),
+        ],
+        1,
+    )
+}
+
+/// Accuracy against the sequence length, for every training length (the
+/// mean over seeds, and the worst seed dashed).
+fn extrapolation(all: &[Trained], lengths: &[usize]) -> Result<()> {
+    let (lo, hi) = (
+        lengths[0] as f64 * 0.8,
+        *lengths.last().unwrap_or(&64) as f64 * 1.25,
+    );
+    let mut plot = LinePlot::new(
+        "Trained at one length, measured in recurrent mode at many",
+        "sequence length (log scale)",
+        "accuracy on fresh sequences",
+    )
+    .scales(Scale::Log, Scale::Linear)
+    .ranges(lo..hi, 0.0..1.05);
+    for t in all {
+        let at = |i: usize| {
+            Spread::of(&t.runs.iter().map(|r| r.2[i].accuracy()).collect::<Vec<_>>())
+        };
+        plot = plot
+            .line(
+                &format!("trained at {} (mean of {} seeds)", t.len, t.runs.len()),
+                lengths
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &l)| (l as f64, at(i).mean))
+                    .collect(),
+            )
+            .series(
+                &format!("trained at {}, worst seed", t.len),
+                lengths
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &l)| (l as f64, at(i).min))
+                    .collect(),
+                Mark::Dashed,
+            );
+    }
+    plot.dashed("chance, 1/15", vec![(lo, 1.0 / 15.0), (hi, 1.0 / 15.0)])
+        .save(&figure_path("ch09", "measured-induction-lengths.svg"))
+}
+
+/// The trained model's state over a long sequence, one token at a time: its
+/// size per layer (what recurrent mode keeps, whatever the length).
+fn state_figure(model: &MambaModel, train_len: usize) -> Result<()> {
+    let len = 4096;
+    let task = InductionHeads::new(len, VOCAB)?;
+    let example = task.batch(5, 1).remove(0);
+    let special = VOCAB - 1;
+    let trigger = example
+        .tokens
+        .iter()
+        .position(|&t| t == special)
+        .unwrap_or(0);
+    let mut caches = model.empty_caches();
+    let mut norms = vec![Vec::new(); model.layers.len()];
+    let mut answer = None;
+    for (t, &token) in example.tokens.iter().enumerate() {
+        let logits = model.step(token, &mut caches)?;
+        for (l, cache) in caches.iter().enumerate() {
+            norms[l].push((t as f64, cache.ssm_state.norm()));
+        }
+        if t + 1 == len {
+            answer = Some(logits.argmax().0);
+        }
+    }
+    println!(
+        "state figure: trigger at {trigger}, answer {:?}, expected {:?}",
+        answer,
+        example.targets[len - 1]
+    );
+    let mut plot = LinePlot::new(
+        &format!(
+            "Trained at L = {train_len}: the state over a sequence of {len} tokens"
+        ),
+        "position t",
+        "‖h_t‖ (all channels and states of the layer)",
+    );
+    let top = norms.iter().flatten().map(|p| p.1).fold(0.0, f64::max);
+    for (l, points) in norms.into_iter().enumerate() {
+        plot = plot.line(&format!("layer {}", l + 1), points);
+    }
+    plot.dashed(
+        "first special token",
+        vec![(trigger as f64, 0.0), (trigger as f64, top)],
+    )
+    .save(&figure_path("ch09", "measured-induction-state.svg"))
+}
