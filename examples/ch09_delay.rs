@@ -21,7 +21,7 @@ use ssm_lineage::Result;
 use ssm_lineage::s4d::S4dInit;
 use ssm_lineage::s4d::learn::S4dParams;
 use ssm_lineage::support::figure::{
-    LinePlot, Scale, exit_code, figure_path, save_grid,
+    Legend, LinePlot, Scale, exit_code, figure_path, save_grid,
 };
 use ssm_lineage::train::checkpoint;
 use ssm_lineage::train::experiment::{Spread, runs_dir};
@@ -281,6 +281,7 @@ fn spectra(runs: &[Run]) -> Result<()> {
             )
             .scales(Scale::Log, Scale::Log)
             .ranges(5e-5..200.0, 1e-5..1.0)
+            .legend(Legend::LowerRight)
             .points("before", points(&r.before))
             .points("after training", points(&r.trainer.model.s4d))
             .dashed(

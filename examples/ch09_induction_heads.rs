@@ -20,12 +20,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ssm_lineage::Result;
+use ssm_lineage::error::Error;
+use ssm_lineage::hub::load_mamba;
 use ssm_lineage::mamba::fast::FastModel;
 use ssm_lineage::mamba::{MambaConfig, MambaModel};
 use ssm_lineage::support::figure::{
-    LinePlot, Mark, Scale, exit_code, figure_path, save_grid,
+    Legend, LinePlot, Mark, Scale, exit_code, figure_path, save_grid,
 };
-use ssm_lineage::train::experiment::{Spread, load_lm, runs_dir};
+use ssm_lineage::train::experiment::{Spread, runs_dir};
 use ssm_lineage::train::fast::{FastMamba, evaluate_recurrent};
 use ssm_lineage::train::tasks::InductionHeads;
 use ssm_lineage::train::{Metrics, Trainer};
@@ -93,11 +95,24 @@ fn run(args: &Args) -> Result<()> {
         {
             println!("{}", common::write_table(&name, table)?);
         }
-        return Ok(());
+        extrapolation(&args.len)?;
+        // The state figure from the first saved model, if it is there.
+        let first = args.len.first().copied().unwrap_or(64);
+        let dir = runs_dir()
+            .join("induction-heads")
+            .join(format!("L{first}"))
+            .join("seed-1");
+        return match load_mamba(&dir) {
+            Ok(model) => state_figure(&model, first),
+            Err(e) => {
+                eprintln!("the state figure is not redrawn: {e}");
+                Ok(())
+            }
+        };
     }
     let lengths: Vec<usize> = (6..=args.max_log2).map(|p| 1usize << p).collect();
     if let Some(dir) = &args.eval {
-        let fast = FastModel::from(&load_lm(dir)?);
+        let fast = FastModel::from(&load_mamba(dir)?);
         for &len in &lengths {
             let m = measure(&fast, len, 99)?;
             println!(
@@ -114,7 +129,7 @@ fn run(args: &Args) -> Result<()> {
         let steps = args.steps.unwrap_or(1250 * len as u64 / 64);
         all.push(train(args, len, steps, &lengths)?);
     }
-    extrapolation(&all, &lengths)?;
+    extrapolation(&args.len)?;
     state_figure(&all[0].runs[0].1.model.model, all[0].len)
 }
 
@@ -225,13 +240,12 @@ fn table(results: &serde_json::Value) -> String {
         );
     }
     md += &format!(
-        "\n*Trained at L = {} for {} steps of batch {} (AdamW {}, {} s per run: {}), {} parameters; mean (range) over {} seeds. Measured on {}.*\n",
+        "\n*Trained at L = {} for {} steps of batch {} (AdamW {}), {} s per run; {} parameters; accuracy on fresh sequences in recurrent mode, mean (range) over {} seeds. Measured on {}.*\n",
         s["len"],
         s["steps"],
         s["batch"],
         s["lr"],
         common::spread_cell(&results["seconds"], 0, false),
-        "mean (range)",
         s["parameters"],
         s["seeds"],
         results["machine"].as_str().unwrap_or("?"),
@@ -273,44 +287,64 @@ fn curves(t: &Trained) -> Result<()> {
     )
 }
 
-/// Accuracy against the sequence length, for every training length (the
-/// mean over seeds, and the worst seed dashed).
-fn extrapolation(all: &[Trained], lengths: &[usize]) -> Result<()> {
-    let (lo, hi) = (
-        lengths[0] as f64 * 0.8,
-        *lengths.last().unwrap_or(&64) as f64 * 1.25,
-    );
+/// Accuracy against the sequence length, for every training length: the
+/// best, the mean and the worst seed, read from the results JSON that the
+/// training wrote (so `--tables` redraws it without training).
+fn extrapolation(train_lens: &[usize]) -> Result<()> {
     let mut plot = LinePlot::new(
         "Trained at one length, measured in recurrent mode at many",
         "sequence length (log scale)",
         "accuracy on fresh sequences",
     )
     .scales(Scale::Log, Scale::Linear)
-    .ranges(lo..hi, 0.0..1.05);
-    for t in all {
-        let at = |i: usize| {
-            Spread::of(&t.runs.iter().map(|r| r.2[i].accuracy()).collect::<Vec<_>>())
+    .legend(Legend::LowerLeft);
+    let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
+    for &len in train_lens {
+        let path =
+            figure_path("ch09", &format!("measured-induction-heads-L{len}.json"));
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::Input {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| Error::Input {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        let rows = json["summary"].as_array().cloned().unwrap_or_default();
+        let curve = |key: &str| -> Vec<(f64, f64)> {
+            rows.iter()
+                .filter_map(|r| {
+                    Some((r["len"].as_f64()?, r["accuracy"][key].as_f64()?))
+                })
+                .collect()
         };
+        for (x, _) in curve("mean") {
+            lo = lo.min(x);
+            hi = hi.max(x);
+        }
         plot = plot
             .line(
-                &format!("trained at {} (mean of {} seeds)", t.len, t.runs.len()),
-                lengths
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &l)| (l as f64, at(i).mean))
-                    .collect(),
+                &format!(
+                    "trained at {len}, mean of {} seeds",
+                    json["settings"]["seeds"]
+                ),
+                curve("mean"),
             )
+            // The range over seeds as one outline: along the best seed, back
+            // along the worst.
             .series(
-                &format!("trained at {}, worst seed", t.len),
-                lengths
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &l)| (l as f64, at(i).min))
+                &format!("trained at {len}, range over seeds"),
+                curve("max")
+                    .into_iter()
+                    .chain(curve("min").into_iter().rev())
                     .collect(),
                 Mark::Dashed,
             );
     }
-    plot.dashed("chance, 1/15", vec![(lo, 1.0 / 15.0), (hi, 1.0 / 15.0)])
+    let (lo, hi) = (lo * 0.8, hi * 1.25);
+    plot.ranges(lo..hi, 0.0..1.05)
+        .dashed("chance, 1/15", vec![(lo, 1.0 / 15.0), (hi, 1.0 / 15.0)])
         .save(&figure_path("ch09", "measured-induction-lengths.svg"))
 }
 
@@ -348,7 +382,7 @@ fn state_figure(model: &MambaModel, train_len: usize) -> Result<()> {
             "Trained at L = {train_len}: the state over a sequence of {len} tokens"
         ),
         "position t",
-        "‖h_t‖ (all channels and states of the layer)",
+        "‖hₜ‖ (all channels and states of the layer)",
     );
     let top = norms.iter().flatten().map(|p| p.1).fold(0.0, f64::max);
     for (l, points) in norms.into_iter().enumerate() {

@@ -170,7 +170,7 @@ fn run(args: &Args) -> Result<()> {
             .collect()
     };
     LinePlot::new(
-        &format!("Recall u_(t−k) after {} steps of training", args.steps),
+        &format!("Recall of uₜ₋ₖ after {} training steps", args.steps),
         "lag k (steps)",
         "normalised error on fresh sequences (1 = predicting zero)",
     )

@@ -20,12 +20,13 @@ use std::process::ExitCode;
 use clap::Parser;
 use nalgebra::DMatrix;
 use ssm_lineage::Result;
+use ssm_lineage::hub::load_mamba;
 use ssm_lineage::mamba::fast::FastModel;
 use ssm_lineage::mamba::{MambaConfig, MambaModel};
 use ssm_lineage::support::figure::{
     Heatmap, LinePlot, Mark, exit_code, figure_path, save_grid,
 };
-use ssm_lineage::train::experiment::{Spread, load_lm, runs_dir, step_sizes};
+use ssm_lineage::train::experiment::{Spread, runs_dir, step_sizes};
 use ssm_lineage::train::fast::{FastMamba, evaluate};
 use ssm_lineage::train::tasks::{BLANK, COPY_VOCAB, SelectiveCopying};
 use ssm_lineage::traits::Parameters;
@@ -224,6 +225,11 @@ fn curves(runs: &[Run], args: &Args, suffix: &str) -> Result<()> {
     let mut by_time =
         LinePlot::new("The same runs against wall time", "seconds", "accuracy")
             .ranges(0.0..runs.iter().map(|r| r.3).fold(1.0, f64::max), 0.0..1.0);
+    let mut loss = LinePlot::new(
+        "Loss while training",
+        "optimizer step",
+        "cross-entropy on the answers (nats)",
+    );
     for core in ["selective", "time-invariant"] {
         let logs: Vec<&[_]> = runs
             .iter()
@@ -233,6 +239,7 @@ fn curves(runs: &[Run], args: &Args, suffix: &str) -> Result<()> {
         let (step, time) = common::mean_curve(&logs, |r| r.metrics.accuracy());
         by_step = by_step.line(&format!("{core} (mean of {})", logs.len()), step);
         by_time = by_time.line(core, time);
+        loss = loss.line(core, common::mean_curve(&logs, |r| r.metrics.loss).0);
     }
     let chance = 1.0 / BLANK as f64;
     by_step = by_step.series(
@@ -242,7 +249,7 @@ fn curves(runs: &[Run], args: &Args, suffix: &str) -> Result<()> {
     );
     save_grid(
         &figure_path("ch09", &format!("measured-copying-curves-{suffix}.svg")),
-        &[by_step, by_time],
+        &[by_step, by_time, loss],
         1,
     )
 }
@@ -345,7 +352,7 @@ fn inside(
 
 /// `--eval DIR`: the saved model on 1,024 fresh sequences.
 fn re_evaluate(dir: &std::path::Path, task: SelectiveCopying) -> Result<()> {
-    let model = load_lm(dir)?;
+    let model = load_mamba(dir)?;
     let fast = FastModel::from(&model);
     for seed in [1u64, 2, 3] {
         let m = evaluate(&fast, &task.batch(u64::MAX / 3 + seed, EVAL))?;

@@ -58,6 +58,7 @@
 pub mod attention;
 pub mod error;
 pub mod hippo;
+pub mod hub;
 pub mod lssl;
 pub mod mamba;
 pub mod rnn;

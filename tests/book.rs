@@ -21,7 +21,7 @@ use std::path::{Component, Path, PathBuf};
 type Tree = BTreeMap<PathBuf, String>;
 
 /// The chapter modules in the order of the lineage.
-const LINEAGE: [&str; 10] = [
+const LINEAGE: [&str; 11] = [
     "attention",
     "rnn",
     "lssl",
@@ -32,6 +32,7 @@ const LINEAGE: [&str; 10] = [
     "mamba",
     "ssd",
     "train",
+    "hub",
 ];
 /// Modules every chapter may use; they use no chapter.
 const FOUNDATION: [&str; 3] = ["support", "error", "traits"];
@@ -125,12 +126,15 @@ fn check_includes(tree: &Tree) -> Vec<String> {
     errors
 }
 
-/// The lines between `ANCHOR: name` and `ANCHOR_END: name`, if there is
-/// exactly one such pair and it holds code.
+/// The lines between `ANCHOR: name` and `ANCHOR_END: name` (in `//` or
+/// `<!-- -->` comments), if there is exactly one such pair and it holds
+/// code.
 fn anchor_body(source: &str, name: &str) -> Result<String, String> {
+    // A Rust comment, or an HTML one in a generated Markdown table.
     let is = |line: &str, tag: &str| {
-        line.trim()
-            .strip_prefix("//")
+        let line = line.trim();
+        line.strip_prefix("//")
+            .or_else(|| line.strip_prefix("<!--").and_then(|l| l.strip_suffix("-->")))
             .map(str::trim)
             .and_then(|l| l.strip_prefix(tag))
             .is_some_and(|rest| rest.trim() == name)
@@ -451,6 +455,13 @@ mod fixtures {
     #[test]
     fn a_consistent_tree_passes() {
         assert_eq!(errors(&chapter(""), SOURCE), Vec::<String>::new());
+    }
+
+    #[test]
+    fn html_anchors_in_generated_markdown_are_found() {
+        let table = "<!-- ANCHOR: results -->\n| a |\n|---|\n<!-- ANCHOR_END: results -->\n";
+        assert_eq!(anchor_body(table, "results").as_deref(), Ok("| a |\n|---|"));
+        assert!(anchor_body("<!-- ANCHOR: results -->\n", "results").is_err());
     }
 
     #[test]

@@ -121,6 +121,17 @@ impl MambaModel {
         config: &MambaConfig,
         tensors: &BTreeMap<String, DMatrix<f64>>,
     ) -> Result<Self> {
+        let mut model = MambaModel::zeros(config)?;
+        model.set_parameters(tensors)?;
+        Ok(model)
+    }
+
+    /// A model of the configuration's shapes with every parameter zero, to be
+    /// filled by [`Parameters::set_parameters`] or a checkpoint.
+    ///
+    /// # Errors
+    /// An invalid configuration.
+    pub fn zeros(config: &MambaConfig) -> Result<Self> {
         config.validate()?;
         let norm = || RmsNorm {
             weight: DVector::zeros(config.d_model),
@@ -129,14 +140,12 @@ impl MambaModel {
         let layers = (0..config.n_layer)
             .map(|_| Ok((norm(), MambaBlock::zeros(config)?)))
             .collect::<Result<Vec<_>>>()?;
-        let mut model = MambaModel {
+        Ok(MambaModel {
             embedding: DMatrix::zeros(config.d_model, config.vocab_size),
             layers,
             norm_f: norm(),
             config: config.clone(),
-        };
-        model.set_parameters(tensors)?;
-        Ok(model)
+        })
     }
 
     /// The hidden states after the final norm for a whole sequence, and each

@@ -225,16 +225,22 @@ impl Mamba2Block {
     }
 
     /// The gated RMSNorm of one row: $\mathrm{RMSNorm}(y \odot \mathrm{SiLU}(z))$
-    /// (the reference's `norm_before_gate=False`).
+    /// (the reference's `norm_before_gate=False`), over each group's
+    /// `d_inner / ngroups` channels separately, as the reference's
+    /// `RMSNormGated(…, group_size=d_ssm // ngroups)` does.
     fn gated_norm(&self, y: &[f64], z: &[f64]) -> Vec<f64> {
         let gated: Vec<f64> = y.iter().zip(z).map(|(y, z)| y * silu(*z)).collect();
-        let mean_square =
-            gated.iter().map(|v| v * v).sum::<f64>() / gated.len() as f64;
-        let scale = 1.0 / (mean_square + self.config.norm_eps).sqrt();
-        gated
-            .iter()
+        let group = gated.len() / self.config.ngroups.max(1);
+        let mut out = Vec::with_capacity(gated.len());
+        for part in gated.chunks(group.max(1)) {
+            let mean_square =
+                part.iter().map(|v| v * v).sum::<f64>() / part.len() as f64;
+            let scale = 1.0 / (mean_square + self.config.norm_eps).sqrt();
+            out.extend(part.iter().map(|g| g * scale));
+        }
+        out.iter()
             .zip(self.norm_weight.iter())
-            .map(|(g, w)| g * scale * w)
+            .map(|(g, w)| g * w)
             .collect()
     }
 

@@ -6,10 +6,13 @@
 //! run as a recurrence, as masked attention (quadratic in $T$), or in chunks
 //! that are mostly matrix products ([`forms`]); the decays come from a
 //! numerically stable segment sum ([`segsum`]). [`block`] is the Mamba-2
-//! block.
+//! block, [`model`] the language model around it.
 
 pub mod block;
 pub mod forms;
+pub mod model;
 pub mod segsum;
 
+pub use block::{Mamba2Block, Mamba2Cache, Mamba2Config};
 pub use forms::{SsdInputs, SsdOutput, ssd_chunked, ssd_quadratic, ssd_recurrent};
+pub use model::Mamba2Model;

@@ -81,6 +81,20 @@ pub struct LinePlot {
     y_scale: Scale,
     fixed: Option<(Range<f64>, Range<f64>)>,
     series: Vec<Series>,
+    legend: Legend,
+}
+
+/// Where a [`LinePlot`]'s legend goes (inside the plot area).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Legend {
+    /// The upper-left corner (the default).
+    UpperLeft,
+    /// The upper-right corner.
+    UpperRight,
+    /// The lower-left corner.
+    LowerLeft,
+    /// The lower-right corner.
+    LowerRight,
 }
 
 impl LinePlot {
@@ -94,7 +108,14 @@ impl LinePlot {
             y_scale: Scale::Linear,
             fixed: None,
             series: Vec::new(),
+            legend: Legend::UpperLeft,
         }
+    }
+
+    /// Puts the legend in another corner, away from the curves.
+    pub fn legend(mut self, corner: Legend) -> Self {
+        self.legend = corner;
+        self
     }
 
     /// Sets the scale of both axes.
@@ -240,7 +261,12 @@ impl LinePlot {
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 15))
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(match self.legend {
+                Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
+                Legend::UpperRight => SeriesLabelPosition::UpperRight,
+                Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
+                Legend::LowerRight => SeriesLabelPosition::LowerRight,
+            })
             .draw()
             .map_err(|e| e.to_string())
     }

@@ -156,20 +156,54 @@ pub fn from_bytes(
     bytes: &[u8],
     source: &Path,
 ) -> Result<HashMap<String, String>> {
-    let bad_file = |reason: String| Error::Input {
-        path: source.to_path_buf(),
-        reason,
+    from_files(model, &[(bytes, source)])
+}
+
+/// [`from_bytes`] over several files, each tensor read from the first file
+/// that has it: a checkpoint split into shards, as large models ship
+/// (`model-00001-of-00002.safetensors`, …). Tensors of the files that the
+/// model does not have (a separate `lm_head.weight` when the head is tied)
+/// are ignored. Returns the first file's metadata.
+///
+/// # Errors
+/// As [`from_bytes`], naming the file.
+pub fn from_files(
+    model: &mut impl Parameters,
+    files: &[(&[u8], &Path)],
+) -> Result<HashMap<String, String>> {
+    let mut parsed = Vec::with_capacity(files.len());
+    let mut metadata = None;
+    for &(bytes, source) in files {
+        let bad_file = |reason: String| Error::Input {
+            path: source.to_path_buf(),
+            reason,
+        };
+        let file =
+            SafeTensors::deserialize(bytes).map_err(|e| bad_file(e.to_string()))?;
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| bad_file(e.to_string()))?;
+        metadata
+            .get_or_insert_with(|| header.metadata().clone().unwrap_or_default());
+        parsed.push((file, source));
+    }
+    let names = || {
+        files
+            .iter()
+            .map(|f| f.1.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    let file =
-        SafeTensors::deserialize(bytes).map_err(|e| bad_file(e.to_string()))?;
-    let (_, header) =
-        SafeTensors::read_metadata(bytes).map_err(|e| bad_file(e.to_string()))?;
     let mut tensors = std::collections::BTreeMap::new();
     for p in model.parameters() {
-        let view = file.tensor(&p.name).map_err(|_| Error::Tensor {
-            name: p.name.clone(),
-            reason: format!("missing from {}", source.display()),
-        })?;
+        let (view, source) = parsed
+            .iter()
+            .find_map(|(file, source)| {
+                file.tensor(&p.name).ok().map(|v| (v, *source))
+            })
+            .ok_or_else(|| Error::Tensor {
+                name: p.name.clone(),
+                reason: format!("missing from {}", names()),
+            })?;
         let (shape, transposed) = file_layout(&p.name, p.shape);
         if view.shape() != shape.as_slice() {
             return Err(Error::Tensor {
@@ -194,7 +228,7 @@ pub fn from_bytes(
         tensors.insert(p.name, ours);
     }
     model.set_parameters(&tensors)?;
-    Ok(header.metadata().clone().unwrap_or_default())
+    Ok(metadata.unwrap_or_default())
 }
 
 /// Reads `path` into `model` (see [`from_bytes`]).
@@ -205,11 +239,32 @@ pub fn load(
     model: &mut impl Parameters,
     path: &Path,
 ) -> Result<HashMap<String, String>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Input {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    from_bytes(model, &bytes, path)
+    load_files(model, &[path.to_path_buf()])
+}
+
+/// Reads the files `paths` into `model` (see [`from_files`]).
+///
+/// # Errors
+/// [`Error::Input`] if a file cannot be read, and as [`from_files`].
+pub fn load_files(
+    model: &mut impl Parameters,
+    paths: &[std::path::PathBuf],
+) -> Result<HashMap<String, String>> {
+    let contents = paths
+        .iter()
+        .map(|path| {
+            std::fs::read(path).map_err(|e| Error::Input {
+                path: path.clone(),
+                reason: e.to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let files: Vec<(&[u8], &Path)> = contents
+        .iter()
+        .zip(paths)
+        .map(|(bytes, path)| (bytes.as_slice(), path.as_path()))
+        .collect();
+    from_files(model, &files)
 }
 
 /// A tensor's values as `f64`, from any of the float types models ship in.

@@ -1,6 +1,6 @@
-//! What chapter 9's experiments share with its tests: a spread over seeds, a
-//! saved model loaded back from its folder, what Δ does inside a model,
-//! where runs are kept. (Measuring a model on fresh data is speed work, in
+//! What chapter 9's experiments share with its tests: a spread over seeds,
+//! what Δ does inside a model, where runs are kept (a saved model loads back
+//! with the `hub` module's `load_mamba`). (Measuring a model on fresh data is speed work, in
 //! [`crate::train::fast`]'s `evaluate` and `evaluate_recurrent`.)
 
 use std::fmt;
@@ -8,9 +8,8 @@ use std::path::Path;
 
 use nalgebra::DMatrix;
 
-use super::checkpoint;
 use crate::error::{Error, Result};
-use crate::mamba::{MambaConfig, MambaModel};
+use crate::mamba::MambaModel;
 
 /// A quantity over several seeds: its mean, smallest and largest value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,28 +45,6 @@ impl fmt::Display for Spread {
         let p = f.precision().unwrap_or(3);
         write!(f, "{:.p$} ({:.p$}–{:.p$})", self.mean, self.min, self.max)
     }
-}
-
-/// A Mamba language model saved by [`super::Trainer::save`] (or any folder
-/// with a Hugging Face `config.json` and a `model.safetensors` of the
-/// `MambaForCausalLM` layout), loaded back.
-///
-/// # Errors
-/// [`Error::Input`] for a missing or unreadable `config.json`, and the
-/// errors of [`MambaConfig::from_json`] and [`checkpoint::load`].
-pub fn load_lm(dir: &Path) -> Result<MambaModel> {
-    let path = dir.join("config.json");
-    let bad = |reason: String| Error::Input {
-        path: path.clone(),
-        reason,
-    };
-    let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    let config = MambaConfig::from_json(&json)?;
-    let mut model = MambaModel::new(&config, 0)?;
-    checkpoint::load(&mut model, &dir.join("model.safetensors"))?;
-    Ok(model)
 }
 
 /// Every layer's step sizes $\Delta$ over `tokens`, `(len, d_inner)` each:

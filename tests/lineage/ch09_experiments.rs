@@ -7,11 +7,12 @@
 use approx::assert_relative_eq;
 use nalgebra::{Complex, DMatrix};
 use proptest::prelude::*;
+use ssm_lineage::hub::load_mamba;
 use ssm_lineage::mamba::fast::FastModel;
 use ssm_lineage::mamba::{MambaConfig, MambaModel};
 use ssm_lineage::s4d::S4dInit;
 use ssm_lineage::s4d::learn::S4dParams;
-use ssm_lineage::train::experiment::{Spread, load_lm, step_sizes};
+use ssm_lineage::train::experiment::{Spread, step_sizes};
 use ssm_lineage::train::fast::{FastMamba, evaluate, evaluate_recurrent};
 use ssm_lineage::train::s4d_mix::{S4dMix, normalised_error, random_modes};
 use ssm_lineage::train::tasks::{Delay, InductionHeads, Recall, SelectiveCopying};
@@ -173,7 +174,7 @@ fn saved_models_load_back() {
         let task = SelectiveCopying::new(8, 2).expect("valid");
         let mut trainer = Trainer::new(tiny(selective, 3), config).expect("valid");
         trainer.run(|s| task.batch(s, 2)).expect("finite");
-        let loaded = load_lm(&dir).expect("a saved model");
+        let loaded = load_mamba(&dir).expect("a saved model");
         assert_eq!(loaded, trainer.model.model);
         std::fs::remove_dir_all(&dir).ok();
     }
@@ -206,4 +207,64 @@ fn spread_is_mean_min_max() {
     let s = Spread::of(&[0.5, 1.0, 0.0]);
     assert_eq!((s.mean, s.min, s.max), (0.5, 0.0, 1.0));
     assert_eq!(format!("{s:.1}"), "0.5 (0.0–1.0)");
+}
+
+/// A configuration survives its JSON (`config.json`), both cores; the
+/// Hugging Face spelling `"time_step_rank": "auto"` means ⌈d_model/16⌉; a
+/// missing size or a wrong type is an error naming the key.
+#[test]
+fn configs_read_back_from_json() {
+    use ssm_lineage::train::Trainable;
+    for selective in [true, false] {
+        let model = tiny(selective, 1).model;
+        let json = model.config_json();
+        assert_eq!(
+            MambaConfig::from_json(&json).expect("its own JSON"),
+            model.config
+        );
+    }
+    let mut json = tiny(true, 1).model.config_json();
+    json["time_step_rank"] = "auto".into();
+    json["hidden_size"] = 40.into();
+    json["intermediate_size"] = 80.into();
+    assert_eq!(MambaConfig::from_json(&json).expect("valid").dt_rank, 3);
+    for (key, value) in [
+        ("hidden_size", serde_json::Value::Null),
+        ("state_size", "16".into()),
+        ("selective", 1.into()),
+        ("layer_norm_epsilon", (-1.0).into()),
+    ] {
+        let mut bad = tiny(true, 1).model.config_json();
+        if value.is_null() {
+            bad.as_object_mut().expect("an object").remove(key);
+        } else {
+            bad[key] = value;
+        }
+        let error = MambaConfig::from_json(&bad)
+            .expect_err("invalid")
+            .to_string();
+        let named = key.replace("layer_norm_epsilon", "norm_eps");
+        assert!(error.contains(&named), "{key}: {error}");
+    }
+}
+
+/// The delay model rejects a batch whose sequences differ in length, and a
+/// layer cannot start from modes that do not decay.
+#[test]
+fn delay_model_rejects_bad_input() {
+    use ssm_lineage::train::Trainable;
+    let model =
+        S4dMix::new(S4dParams::new(2, 4, S4dInit::Legs, 1).expect("valid"), 1);
+    let mut batch = Delay::new(16, 3, 4).expect("valid").batch(1, 2);
+    batch.extend(Delay::new(20, 3, 4).expect("valid").batch(1, 1));
+    let error = model
+        .loss_and_gradients(&batch)
+        .expect_err("two lengths")
+        .to_string();
+    assert!(error.contains("one length"), "{error}");
+    let unstable = [Complex::new(0.1, 1.0)];
+    let one = [Complex::new(1.0, 0.0)];
+    assert!(S4dParams::from_modes(1, &unstable, &one, 0).is_err());
+    assert!(S4dParams::from_modes(1, &[], &[], 0).is_err());
+    assert!(S4dParams::from_modes(1, &[Complex::new(-1.0, 0.0)], &[], 0).is_err());
 }

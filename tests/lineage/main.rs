@@ -18,6 +18,7 @@ mod ch08_ssd;
 mod ch09_experiments;
 mod ch09_tasks;
 mod ch09_training;
+mod hub;
 mod strategies;
 mod support_fft;
 

@@ -7,7 +7,8 @@
 //! - `figures`: re-render every figure;
 //! - `browser`: load the built book in headless Chromium and check it;
 //! - `doc`: the API docs, with the math rendered by KaTeX (offline);
-//! - `ci`: fmt, clippy, tests, docs, book, figures up to date, browser check.
+//! - `ci`: fmt, clippy (all features), tests (and the tokenizer's, behind its
+//!   feature), docs, book, figures up to date, browser check.
 //!
 //! Every failure ends in one line saying why, and a non-zero exit.
 
@@ -227,11 +228,12 @@ fn ci() -> Result<(), Fail> {
     let started = std::time::Instant::now();
     step("cargo fmt --check");
     cargo(&["fmt", "--all", "--", "--check"])?;
-    step("cargo clippy --all-targets -- -D warnings");
+    step("cargo clippy --all-targets --all-features -- -D warnings");
     cargo(&[
         "clippy",
         "--workspace",
         "--all-targets",
+        "--all-features",
         "--quiet",
         "--",
         "-D",
@@ -239,6 +241,16 @@ fn ci() -> Result<(), Fail> {
     ])?;
     step("cargo test");
     cargo(&["test", "--workspace", "--quiet"])?;
+    step("cargo test --features tokenizer (the tokenizer fixture)");
+    cargo(&[
+        "test",
+        "--features",
+        "tokenizer",
+        "--test",
+        "lineage",
+        "--quiet",
+        "the_tokenizer",
+    ])?;
     step("cargo doc (KaTeX header, warnings denied)");
     tools::doc(&root())?;
     book()?;
