@@ -20,7 +20,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ssm_lineage::Result;
-use ssm_lineage::error::Error;
 use ssm_lineage::hub::load_mamba;
 use ssm_lineage::mamba::fast::FastModel;
 use ssm_lineage::mamba::{MambaConfig, MambaModel};
@@ -300,17 +299,10 @@ fn extrapolation(train_lens: &[usize]) -> Result<()> {
     .legend(Legend::LowerLeft);
     let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
     for &len in train_lens {
-        let path =
-            figure_path("ch09", &format!("measured-induction-heads-L{len}.json"));
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::Input {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        let json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| Error::Input {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+        let json = common::read_json(&figure_path(
+            "ch09",
+            &format!("measured-induction-heads-L{len}.json"),
+        ))?;
         let rows = json["summary"].as_array().cloned().unwrap_or_default();
         let curve = |key: &str| -> Vec<(f64, f64)> {
             rows.iter()

@@ -119,19 +119,20 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// have.
 pub fn load_mamba(dir: &Path) -> Result<MambaModel> {
     let json = read_config(dir)?;
-    require_flags(
-        &json,
-        &[
-            ("use_bias", false),
-            ("use_conv_bias", true),
-            ("tie_word_embeddings", true),
-        ],
-    )?;
+    require_flags(&json, &BLOCK_LAYOUT)?;
     let config = MambaConfig::from_json(&json)?;
     let mut model = MambaModel::zeros(&config)?;
     checkpoint::load_files(&mut model, &weight_files(dir)?)?;
     Ok(model)
 }
+
+/// The layout flags every block of this crate has: no biases on the
+/// projections, a bias on the convolution, the head tied to the embedding.
+const BLOCK_LAYOUT: [(&str, bool); 3] = [
+    ("use_bias", false),
+    ("use_conv_bias", true),
+    ("tie_word_embeddings", true),
+];
 
 /// Rejects a configuration flag this crate's blocks do not have.
 fn require_flags(
@@ -194,16 +195,8 @@ fn is_infinite(v: &serde_json::Value) -> bool {
 /// (`rms_norm: false`, `norm_before_gate: true`).
 pub fn load_mamba2(dir: &Path) -> Result<Mamba2Model> {
     let json = read_config(dir)?;
-    require_flags(
-        &json,
-        &[
-            ("use_bias", false),
-            ("use_conv_bias", true),
-            ("tie_word_embeddings", true),
-            ("rms_norm", true),
-            ("norm_before_gate", false),
-        ],
-    )?;
+    require_flags(&json, &BLOCK_LAYOUT)?;
+    require_flags(&json, &[("rms_norm", true), ("norm_before_gate", false)])?;
     if let Some(limit) = json.get("time_step_limit") {
         let unclamped = limit[0].as_f64() == Some(0.0) && is_infinite(&limit[1]);
         if !unclamped {

@@ -134,7 +134,10 @@ fn anchor_body(source: &str, name: &str) -> Result<String, String> {
     let is = |line: &str, tag: &str| {
         let line = line.trim();
         line.strip_prefix("//")
-            .or_else(|| line.strip_prefix("<!--").and_then(|l| l.strip_suffix("-->")))
+            .or_else(|| {
+                line.strip_prefix("<!--")
+                    .and_then(|l| l.strip_suffix("-->"))
+            })
             .map(str::trim)
             .and_then(|l| l.strip_prefix(tag))
             .is_some_and(|rest| rest.trim() == name)
@@ -459,7 +462,8 @@ mod fixtures {
 
     #[test]
     fn html_anchors_in_generated_markdown_are_found() {
-        let table = "<!-- ANCHOR: results -->\n| a |\n|---|\n<!-- ANCHOR_END: results -->\n";
+        let table =
+            "<!-- ANCHOR: results -->\n| a |\n|---|\n<!-- ANCHOR_END: results -->\n";
         assert_eq!(anchor_body(table, "results").as_deref(), Ok("| a |\n|---|"));
         assert!(anchor_body("<!-- ANCHOR: results -->\n", "results").is_err());
     }

@@ -77,16 +77,7 @@ pub fn write_table(
     name: &str,
     table: impl Fn(&serde_json::Value) -> String,
 ) -> Result<String> {
-    let json = figure_path("ch09", &format!("{name}.json"));
-    let read = std::fs::read_to_string(&json).map_err(|e| Error::Input {
-        path: json.clone(),
-        reason: e.to_string(),
-    })?;
-    let parsed: serde_json::Value =
-        serde_json::from_str(&read).map_err(|e| Error::Input {
-            path: json.clone(),
-            reason: e.to_string(),
-        })?;
+    let parsed = read_json(&figure_path("ch09", &format!("{name}.json")))?;
     let md = table(&parsed);
     let anchored =
         format!("<!-- ANCHOR: results -->\n{md}<!-- ANCHOR_END: results -->\n");
@@ -123,17 +114,19 @@ pub fn spread_cell(v: &serde_json::Value, digits: usize, percent: bool) -> Strin
     )
 }
 
+/// A JSON file, read back.
+pub fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let bad = |reason: String| Error::Input {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| bad(e.to_string()))
+}
+
 /// A saved run's `config.json`, read back.
 pub fn read_config(dir: &Path) -> Result<serde_json::Value> {
-    let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::Input {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
-    serde_json::from_str(&text).map_err(|e| Error::Input {
-        path,
-        reason: e.to_string(),
-    })
+    read_json(&dir.join("config.json"))
 }
 
 /// A size from a saved `config.json`.
