@@ -5,7 +5,8 @@
 //!
 //! With `--model DIR` it runs a Hugging Face `MambaForCausalLM` checkpoint
 //! (`config.json`, `model.safetensors` or its shards, `tokenizer.json`), such
-//! as `state-spaces/mamba-130m-hf`; reading `tokenizer.json` needs the
+//! as `state-spaces/mamba-130m-hf`, with the fast `f32` model, or a
+//! `Mamba2ForCausalLM` one with chapter 8's readable model; reading `tokenizer.json` needs the
 //! `tokenizer` feature. Without it, it runs the small byte-level model in
 //! `examples/book-mamba/`, trained by `cargo run --release --example book_lm`
 //! on this book's text.
@@ -23,7 +24,7 @@ use std::time::Instant;
 use clap::Parser;
 use ssm_lineage::Result;
 use ssm_lineage::error::Error;
-use ssm_lineage::hub::{Sampling, load_mamba};
+use ssm_lineage::hub::{Sampling, load_mamba, load_mamba2, read_config};
 use ssm_lineage::mamba::fast::{Bf16Decoder, FastModel};
 use ssm_lineage::support::figure::exit_code;
 use ssm_lineage::support::rng::seeded;
@@ -129,19 +130,7 @@ fn run(args: &Args) -> Result<()> {
     let sampling = Sampling::new(args.temperature, args.top_p)?;
     let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/book-mamba");
     let dir = args.model.clone().unwrap_or(default);
-    let started = Instant::now();
-    let model = load_mamba(&dir)?;
     let codec = Codec::for_model(&dir, args.model.is_none())?;
-    let fast = FastModel::from(&model);
-    drop(model);
-    eprintln!(
-        "{}: {} layers, d_model {}, vocabulary {}, loaded in {:.1} s",
-        dir.display(),
-        fast.config.n_layer,
-        fast.config.d_model,
-        fast.config.vocab_size,
-        started.elapsed().as_secs_f64()
-    );
     let prompt = codec.encode(&args.prompt)?;
     if prompt.is_empty() {
         return Err(Error::invalid(
@@ -150,22 +139,86 @@ fn run(args: &Args) -> Result<()> {
             "at least one token",
         ));
     }
+    let started = Instant::now();
+    let loaded = |what: String| {
+        eprintln!(
+            "{}: {what}, loaded in {:.1} s",
+            dir.display(),
+            started.elapsed().as_secs_f64()
+        );
+    };
+    if read_config(&dir)?["model_type"] == "mamba2" {
+        // Chapter 8's readable model: there is no fast Mamba-2 yet.
+        if args.bf16 {
+            return Err(Error::invalid(
+                "bf16",
+                true,
+                "false for a Mamba-2 model (the f64 model runs it)",
+            ));
+        }
+        let model = load_mamba2(&dir)?;
+        loaded(format!(
+            "Mamba-2, {} layers, d_model {}",
+            model.layers.len(),
+            model.config().d_model
+        ));
+        let f32s = |v: nalgebra::DVector<f64>| {
+            v.iter().map(|&x| x as f32).collect::<Vec<f32>>()
+        };
+        let prefill_start = Instant::now();
+        let (h, mut caches) = model.hidden(&prompt)?;
+        let prefilled =
+            f32s(model.embedding.tr_mul(&h.row(h.nrows() - 1).transpose()));
+        let prefill = prefill_start.elapsed().as_secs_f64();
+        return decode(args, &codec, &sampling, &prompt, prefilled, prefill, |t| {
+            model.step(t, &mut caches).map(f32s)
+        });
+    }
+    let model = load_mamba(&dir)?;
+    let fast = FastModel::from(&model);
+    drop(model);
+    loaded(format!(
+        "{} layers, d_model {}, vocabulary {}",
+        fast.config.n_layer, fast.config.d_model, fast.config.vocab_size
+    ));
     let bf16 = args.bf16.then(|| Bf16Decoder::new(&fast));
     let prefill_start = Instant::now();
-    let (mut logits, mut caches) = fast.prefill(&prompt)?;
+    let (logits, mut caches) = fast.prefill(&prompt)?;
     let prefill = prefill_start.elapsed().as_secs_f64();
+    decode(
+        args,
+        &codec,
+        &sampling,
+        &prompt,
+        logits,
+        prefill,
+        |next| match &bf16 {
+            Some(decoder) => decoder.step(next, &mut caches),
+            None => fast.step(next, &mut caches),
+        },
+    )
+}
+
+/// The decoding loop: pick a token from `logits`, feed it to `step`, print
+/// the text it adds; then the speeds.
+fn decode(
+    args: &Args,
+    codec: &Codec,
+    sampling: &Sampling,
+    prompt: &[usize],
+    mut logits: Vec<f32>,
+    prefill: f64,
+    mut step: impl FnMut(usize) -> Result<Vec<f32>>,
+) -> Result<()> {
     let mut stdout = std::io::stdout();
-    let mut shown = codec.decode(&prompt);
+    let mut shown = codec.decode(prompt);
     print!("{shown}");
-    let mut tokens = prompt.clone();
+    let mut tokens = prompt.to_vec();
     let (mut rng, decode_start) = (seeded(args.seed), Instant::now());
     for _ in 0..args.max_tokens {
         let next = sampling.pick(&logits, &mut rng);
         tokens.push(next);
-        logits = match &bf16 {
-            Some(decoder) => decoder.step(next, &mut caches)?,
-            None => fast.step(next, &mut caches)?,
-        };
+        logits = step(next)?;
         let text = codec.decode(&tokens);
         if let Some(new) = text.strip_prefix(shown.as_str()) {
             print!("{new}");

@@ -119,6 +119,7 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// have.
 pub fn load_mamba(dir: &Path) -> Result<MambaModel> {
     let json = read_config(dir)?;
+    require_model_type(&json, "mamba")?;
     require_flags(&json, &BLOCK_LAYOUT)?;
     let config = MambaConfig::from_json(&json)?;
     let mut model = MambaModel::zeros(&config)?;
@@ -133,6 +134,26 @@ const BLOCK_LAYOUT: [(&str, bool); 3] = [
     ("use_conv_bias", true),
     ("tie_word_embeddings", true),
 ];
+
+/// Rejects a configuration of another architecture (`model_type`, where
+/// present, must be `expected`).
+fn require_model_type(
+    json: &serde_json::Value,
+    expected: &'static str,
+) -> Result<()> {
+    match json.get("model_type").and_then(serde_json::Value::as_str) {
+        Some(found) if found != expected => Err(Error::invalid(
+            "model_type",
+            found,
+            if expected == "mamba" {
+                "\"mamba\" (load_mamba2 reads \"mamba2\")"
+            } else {
+                "\"mamba2\" (load_mamba reads \"mamba\")"
+            },
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// Rejects a configuration flag this crate's blocks do not have.
 fn require_flags(
@@ -195,6 +216,7 @@ fn is_infinite(v: &serde_json::Value) -> bool {
 /// (`rms_norm: false`, `norm_before_gate: true`).
 pub fn load_mamba2(dir: &Path) -> Result<Mamba2Model> {
     let json = read_config(dir)?;
+    require_model_type(&json, "mamba2")?;
     require_flags(&json, &BLOCK_LAYOUT)?;
     require_flags(&json, &[("rms_norm", true), ("norm_before_gate", false)])?;
     if let Some(limit) = json.get("time_step_limit") {

@@ -119,8 +119,8 @@ impl AdamW {
             eps,
             weight_decay,
         } = self.config;
-        let bias1 = 1.0 - beta1.powi(self.step as i32);
-        let bias2 = 1.0 - beta2.powi(self.step as i32);
+        let bias1 = 1.0 - beta1.powf(self.step as f64);
+        let bias2 = 1.0 - beta2.powf(self.step as f64);
         let params = model.parameters_mut();
         let grads = grads.parameters();
         assert_eq!(params.len(), self.moments.len(), "AdamW: a different model");

@@ -24,9 +24,11 @@ PROMPT = [3, 17, 42, 5, 60, 8, 8, 21, 33, 1, 0, 63]
 
 
 def tiny():
+    """The model, with the vocabulary of the tokenizer below (300), so that
+    the generate example runs on the folder as on a real checkpoint."""
     torch.manual_seed(0)
     config = MambaConfig(
-        vocab_size=64,
+        vocab_size=300,
         hidden_size=32,
         state_size=8,
         num_hidden_layers=2,
@@ -101,6 +103,7 @@ def tokenizer():
     ]
     tok.train_from_iterator(corpus * 20, trainer)
     tok.save(str(HERE / "tokenizer.json"))
+    tok.save(str(HERE / "tiny" / "tokenizer.json"))
     text = "The state of a selective scan: Δ, ĥ and 42 tokens."
     ids = tok.encode(text).ids
     assert tok.decode(ids) == text
