@@ -2,7 +2,7 @@
 //! (vocabulary 256: every byte is a token, so no tokenizer is needed) on the
 //! book's own text and the crate's source, with the fast training path
 //! (AdamW with weight decay 0.1, warm-up and a cosine), for a
-//! fixed budget of steps (about ten minutes on two cores). Writes
+//! fixed budget of steps (eight minutes on an idle 2-core machine). Writes
 //! `examples/book-mamba/` (`config.json` and `model.safetensors` in `F32`,
 //! the Hugging Face layout) and prints a sample.
 //!
@@ -30,8 +30,8 @@ use ssm_lineage::traits::Parameters;
 #[derive(Parser)]
 #[command(about = "Train the generate example's default model on the book's text")]
 struct Args {
-    /// Optimizer steps (1,600 of 16 × 256 bytes take about nine minutes on
-    /// two cores).
+    /// Optimizer steps (1,600 of 16 × 256 bytes: eight minutes on an idle
+    /// 2-core Xeon, 11.5 with a compiler running beside it).
     #[arg(long, default_value_t = 1600)]
     steps: u64,
     /// Bytes per training sequence.
