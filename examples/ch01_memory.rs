@@ -74,7 +74,7 @@ fn run() -> ssm_lineage::Result<()> {
         linear_states(&linear, u.as_slice()),
     ));
     let mut plot = LinePlot::new(
-        "How much of u_{t−k} a linear readout recovers from h_t (n = 32)",
+        "How much of uₜ₋ₖ a linear readout recovers from hₜ (n = 32)",
         "lag k (steps)",
         "R² of the best linear readout",
     );

@@ -80,7 +80,7 @@ fn three_views() -> ssm_lineage::Result<()> {
     )
     .line("continuous: exact response", curve)
     .points(
-        "recurrent: x_k = Ā x_{k−1} + B̄ u_k",
+        "recurrent: xₖ = Ā xₖ₋₁ + B̄ uₖ",
         at_ends(&rec).into_iter().step_by(2).collect(),
     )
     .series(

@@ -45,7 +45,7 @@ fn panel(
 ) -> ssm_lineage::Result<LinePlot> {
     let response = impulse_response(t, until)?;
     let mut plot =
-        LinePlot::new(title, "lag s (time units)", "component of e^{sA}B");
+        LinePlot::new(title, "lag s (time units)", "component of eˢᴬB");
     for &n in components {
         plot = plot.line(
             &format!("n = {n}"),
@@ -65,7 +65,7 @@ fn run() -> ssm_lineage::Result<()> {
             &first,
         )?,
         panel(
-            "LagT: Laguerre functions, decay e^{−s}",
+            "LagT: Laguerre functions, decay e⁻ˢ",
             &lagt(N)?,
             8.0,
             &first,

@@ -100,7 +100,7 @@ fn reconstructions() -> ssm_lineage::Result<()> {
     let titles = [
         ("LegS", "LegS: the whole past [0, t]"),
         ("LegT", "LegT: the window [t − 1, t]"),
-        ("LagT", "LagT: the past, weighted e^{−s}"),
+        ("LagT", "LagT: the past, weighted e⁻ˢ"),
         ("FouT", "FouT: the window [t − 2, t]"),
     ];
     let mut plots = Vec::new();

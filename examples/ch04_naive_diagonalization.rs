@@ -68,7 +68,7 @@ fn run() -> ssm_lineage::Result<()> {
     .line("naive: relative error of V Λ V⁻¹", naive)
     .line("DPLR: relative error of V(Λ − P̃P̃*)V*", dplr)
     .dashed(
-        "2^{4N/3}",
+        "2^(4N/3)",
         (2..=128)
             .step_by(6)
             .map(|n| (n as f64, 2f64.powf(4.0 * n as f64 / 3.0)))
