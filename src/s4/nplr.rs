@@ -3,7 +3,7 @@
 
 use nalgebra::{Complex, DMatrix, DVector, SymmetricEigen};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, check_finite};
 use crate::hippo::transitions::legs;
 
 /// The DPLR form of a real NPLR system: $N/2$ modes (one of each conjugate
@@ -62,7 +62,10 @@ pub fn rank_correction_legt(n: usize) -> DMatrix<f64> {
 /// `a`: `(N, N)`, `p`: `(N, r)`, `b`: `(N,)`.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] unless `N` is even and ≥ 2.
+/// [`Error::InvalidParameter`] unless `N` is even and ≥ 2, or if
+/// $A + PP^\top$ is not $wI$ plus a skew-symmetric matrix (then $A$ is not
+/// normal plus low rank with this $P$, and no $V$ would rebuild it);
+/// [`Error::NonFinite`] for a non-finite entry.
 ///
 /// # Panics
 /// If the shapes do not match.
@@ -82,8 +85,21 @@ pub fn nplr(a: &DMatrix<f64>, p: &DMatrix<f64>, b: &DVector<f64>) -> Result<Dplr
     if n < 2 || !n.is_multiple_of(2) {
         return Err(Error::invalid("n", n, "even and ≥ 2 (N/2 conjugate pairs)"));
     }
+    check_finite("nplr: A, P and B", a.iter().chain(p.iter()).chain(b.iter()))?;
     let normal = a + p * p.transpose(); // wI + S
     let w = normal.trace() / n as f64;
+    let symmetric =
+        (&normal + normal.transpose()) * 0.5 - DMatrix::identity(n, n) * w;
+    if symmetric.norm() > 1e-9 * normal.norm().max(1.0) {
+        return Err(Error::invalid(
+            "p",
+            format!(
+                "a symmetric part of A + PPᵀ − wI of norm {:.1e}",
+                symmetric.norm()
+            ),
+            "a P with A + PPᵀ = wI + S, S skew-symmetric (A normal plus low rank)",
+        ));
+    }
     let hermitian =
         (&normal - DMatrix::identity(n, n) * w).map(|s| Complex::new(0.0, -s)); // −iS
     let eig = SymmetricEigen::new(hermitian);

@@ -372,3 +372,27 @@ fn bad_input_is_rejected_with_a_reason() {
     let err = S4Layer::new(2, 4, 0, 1).expect_err("len 0");
     assert!(err.to_string().contains("len"), "{err}");
 }
+
+/// `nplr` refuses what it cannot decompose: a matrix that is not normal plus
+/// low rank with the given P (the rebuilt A would be wrong), and non-finite
+/// entries; the HiPPO matrices with their corrections pass (the other tests).
+#[test]
+fn nplr_rejects_a_matrix_that_is_not_normal_plus_low_rank() {
+    use ssm_lineage::s4::nplr::nplr;
+    let n = 6;
+    let a =
+        nalgebra::DMatrix::from_fn(n, n, |i, j| ((i * 7 + j * 3) % 5) as f64 - 2.0);
+    let p = nalgebra::DMatrix::from_element(n, 1, 0.5);
+    let b = nalgebra::DVector::from_element(n, 1.0);
+    let error = nplr(&a, &p, &b)
+        .expect_err("not normal plus low rank")
+        .to_string();
+    assert!(error.contains("skew-symmetric"), "{error}");
+    let legs = ssm_lineage::hippo::transitions::legs(n).expect("valid");
+    let mut bad = legs.a.clone();
+    bad[(1, 1)] = f64::NAN;
+    let p = ssm_lineage::s4::nplr::rank_correction_legs(n);
+    let p = nalgebra::DMatrix::from_column_slice(n, 1, p.as_slice());
+    assert!(nplr(&bad, &p, &legs.b).is_err());
+    assert!(nplr(&legs.a, &p, &legs.b).is_ok());
+}
