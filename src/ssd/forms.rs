@@ -260,10 +260,14 @@ pub fn ssd_chunked(inputs: &SsdInputs, q: usize) -> SsdOutput {
             let last = cumulative[q - 1];
             // 1. Diagonal block: the chunk on its own (zero initial state).
             let y_diag = decay_mask(&a).component_mul(&(&cc * bc.transpose())) * &x;
-            // 2. Right factors: the chunk's inputs decayed to its end.
-            let to_end = DMatrix::from_fn(q, n, |l, j| {
-                (last - cumulative[l]).exp() * bc[(l, j)]
-            });
+            // 2. Right factors: the chunk's inputs decayed to its end, by the
+            //    sum of the later a's itself, not c_Q − c_l: with a = −∞ (a
+            //    state reset) that difference is −∞ − (−∞) = NaN.
+            let mut later = vec![0.0; q]; // later[l] = Σ_{i>l} a_i = c_Q − c_l
+            for l in (0..q - 1).rev() {
+                later[l] = later[l + 1] + a[l + 1];
+            }
+            let to_end = DMatrix::from_fn(q, n, |l, j| later[l].exp() * bc[(l, j)]);
             let own = x.transpose() * to_end; // (P, N)
             // 4. Left factors: the entering state, decayed to each step.
             let decayed_c =

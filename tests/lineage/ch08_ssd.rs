@@ -368,3 +368,39 @@ fn mamba2_rejects_a_bad_norm_eps() {
         assert!(err.to_string().contains("norm_eps"), "{err}");
     }
 }
+
+/// A decay of a = −∞ (the state reset to zero) gives the same outputs and
+/// final state in the chunked form as in the recurrent one, for every chunk
+/// length: the chunked form sums the decays after each step directly
+/// instead of subtracting cumulative sums (−∞ − (−∞) is NaN).
+#[test]
+fn chunked_ssd_handles_a_reset_decay() {
+    let (t, p, n) = (11, 2, 3);
+    let x = vec![DMatrix::from_fn(t, p, |i, j| {
+        ((i * 3 + j) % 5) as f64 - 2.0
+    })];
+    let mut a = DMatrix::from_fn(t, 1, |i, _| -0.1 * (i % 4) as f64);
+    a[(4, 0)] = f64::NEG_INFINITY;
+    a[(9, 0)] = f64::NEG_INFINITY;
+    let b = vec![DMatrix::from_fn(t, n, |i, j| {
+        ((i + 2 * j) % 3) as f64 - 1.0
+    })];
+    let c = vec![DMatrix::from_fn(t, n, |i, j| {
+        ((2 * i + j) % 4) as f64 * 0.5
+    })];
+    let inputs = SsdInputs::new(&x, &a, &b, &c);
+    let want = ssd_recurrent(&inputs);
+    assert!(want.y[0].iter().all(|v| v.is_finite()));
+    for q in 1..=t + 2 {
+        let got = ssd_chunked(&inputs, q);
+        assert!(
+            (&got.y[0] - &want.y[0]).amax() < 1e-12,
+            "Q = {q}: {}",
+            got.y[0]
+        );
+        assert!(
+            (&got.final_state[0] - &want.final_state[0]).amax() < 1e-12,
+            "Q = {q}"
+        );
+    }
+}
