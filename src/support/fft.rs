@@ -128,6 +128,14 @@ pub fn causal_conv_fft_columns_with(
             |buf, (h, out)| {
                 buf.signal.fill(0.0);
                 kernel(h, &mut buf.signal[..len]);
+                // Both signals are scaled by powers of two to a largest entry
+                // near one, and the result scaled back: exact (rounding does
+                // not depend on a power-of-two scale), and the spectra cannot
+                // overflow where the direct sum does not.
+                let ek = binary_exponent(&buf.signal[..len]);
+                buf.signal[..len]
+                    .iter_mut()
+                    .for_each(|v| *v *= 2f64.powi(-ek));
                 // Lengths match the plans, so processing cannot fail.
                 let _ = forward.process_with_scratch(
                     &mut buf.signal,
@@ -135,7 +143,11 @@ pub fn causal_conv_fft_columns_with(
                     &mut buf.scratch,
                 );
                 buf.signal.fill(0.0);
-                buf.signal[..len].copy_from_slice(u.column(h).as_slice());
+                let eu = binary_exponent(u.column(h).as_slice());
+                for (slot, v) in buf.signal[..len].iter_mut().zip(u.column(h).iter())
+                {
+                    *slot = v * 2f64.powi(-eu);
+                }
                 let _ = forward.process_with_scratch(
                     &mut buf.signal,
                     &mut buf.uf,
@@ -153,12 +165,26 @@ pub fn causal_conv_fft_columns_with(
                     &mut buf.y,
                     &mut buf.inverse_scratch,
                 );
+                // 2^(ek + eu) in two halves, each finite.
+                let (e1, e2) = ((ek + eu) / 2, ek + eu - (ek + eu) / 2);
                 for (o, v) in out.iter_mut().zip(&buf.y[..len]) {
-                    *o = v * scale;
+                    *o = v * scale * 2f64.powi(e1) * 2f64.powi(e2);
                 }
             },
         );
     y
+}
+
+/// The exponent $e$ with the largest magnitude in `values` in $[2^e, 2^{e+1})$,
+/// kept within ±1000 so that $2^{\pm e}$ is finite; 0 if every entry is zero
+/// or one is not finite (then nothing is scaled, and a NaN or infinity
+/// propagates as it would).
+fn binary_exponent(values: &[f64]) -> i32 {
+    let max = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if max == 0.0 || !max.is_finite() || values.iter().any(|v| v.is_nan()) {
+        return 0;
+    }
+    (max.log2().floor() as i32).clamp(-1000, 1000)
 }
 
 /// One worker's buffers for [`causal_conv_fft_columns`].
