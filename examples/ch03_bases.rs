@@ -44,8 +44,7 @@ fn panel(
     components: &[usize],
 ) -> ssm_lineage::Result<LinePlot> {
     let response = impulse_response(t, until)?;
-    let mut plot =
-        LinePlot::new(title, "lag s (time units)", "component of eˢᴬB");
+    let mut plot = LinePlot::new(title, "lag s (time units)", "component of eˢᴬB");
     for &n in components {
         plot = plot.line(
             &format!("n = {n}"),
