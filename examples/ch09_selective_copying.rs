@@ -189,14 +189,17 @@ fn table(results: &serde_json::Value) -> String {
         );
     }
     md += &format!(
-        "\n*L = {}, K = {}, {} steps of batch {}, AdamW {}, {} parameters; mean (range) over {} seeds. Measured on {}.*\n",
+        "\n*L = {}, K = {}, {} steps of batch {}, AdamW {}, {} parameters; {}. Measured on {}.*\n",
         s["len"],
         s["copies"],
         s["steps"],
         s["batch"],
         s["lr"],
         s["parameters"],
-        s["seeds"],
+        match s["seeds"].as_u64() {
+            Some(1) => "one seed".to_string(),
+            n => format!("mean (range) over {} seeds", n.unwrap_or(0)),
+        },
         results["machine"].as_str().unwrap_or("?"),
     );
     md
