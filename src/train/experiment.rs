@@ -1,7 +1,8 @@
 //! What chapter 9's experiments share with its tests: a spread over seeds,
-//! what Δ does inside a model, where runs are kept (a saved model loads back
-//! with the `hub` module's `load_mamba`). (Measuring a model on fresh data is speed work, in
-//! [`crate::train::fast`]'s `evaluate` and `evaluate_recurrent`.)
+//! what Δ does inside a model, where runs are kept, the machine they ran
+//! on. A saved model loads back with the `hub` module's `load_mamba`;
+//! measuring one on fresh data is speed work, in [`crate::train::fast`]'s
+//! `evaluate` and `evaluate_recurrent`.
 
 use std::fmt;
 use std::path::Path;

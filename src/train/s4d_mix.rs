@@ -12,8 +12,8 @@ use crate::s4d::learn::S4dParams;
 use crate::support::rng::{normal_vector, seeded};
 use crate::traits::{Param, ParamMut, Parameters};
 
-/// $y_t = \sum_h w_h\,(\bar K_h * u)_t + D_h u_t + b$: one input, `H` S4D
-/// channels, one output.
+/// $y_t = \sum_h w_h\big((\bar K_h * u)_t + D_h u_t\big) + b$: one input, `H`
+/// S4D channels, one output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct S4dMix {
     /// The S4D layer, `H` channels.
@@ -48,6 +48,8 @@ impl S4dMix {
     }
 
     /// The output, `(len, 1)`, and the channels' outputs `(len, H)`.
+    ///
+    /// Implements Eq. (G11).
     ///
     /// # Panics
     /// If `u` does not have one column.
