@@ -69,6 +69,7 @@ impl S4dParams {
     ) -> Result<Self> {
         crate::error::check_size("channels", channels)?;
         crate::error::check_size("modes", lambda.len())?;
+        crate::error::check_values("channels × modes", &[channels, lambda.len()])?;
         if b.len() != lambda.len() {
             return Err(Error::invalid("b", b.len(), "one input weight per mode"));
         }

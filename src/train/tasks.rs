@@ -12,7 +12,7 @@ use rand_distr::StandardNormal;
 
 use super::lm::Example;
 use super::rnn::SignalExample;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, check_values};
 use crate::support::fft::irfft;
 use crate::support::rng::seeded;
 
@@ -43,6 +43,10 @@ impl SelectiveCopying {
     /// # Errors
     /// `copies` of 0 or more than `len`.
     pub fn new(len: usize, copies: usize) -> Result<Self> {
+        check_values(
+            "len + copies (tokens per example)",
+            &[len.saturating_add(copies)],
+        )?;
         if copies == 0 || copies > len {
             return Err(Error::invalid("copies", copies, "between 1 and len"));
         }
@@ -95,6 +99,7 @@ impl InductionHeads {
     /// # Errors
     /// A length below 4 or a vocabulary below 3.
     pub fn new(len: usize, vocab: usize) -> Result<Self> {
+        check_values("len (tokens per example)", &[len])?;
         if len < 4 {
             return Err(Error::invalid("len", len, "at least 4"));
         }
@@ -145,6 +150,7 @@ impl Delay {
     /// # Errors
     /// A delay not below `len`, or `bins` of 0 or more than `len / 2`.
     pub fn new(len: usize, delay: usize, bins: usize) -> Result<Self> {
+        check_values("len (steps per example)", &[len])?;
         if delay >= len {
             return Err(Error::invalid("delay", delay, "below len"));
         }
@@ -207,6 +213,7 @@ impl Recall {
     /// # Errors
     /// A lag not below `len`.
     pub fn new(len: usize, lag: usize) -> Result<Self> {
+        check_values("len (steps per example)", &[len])?;
         if lag >= len {
             return Err(Error::invalid("lag", lag, "below len"));
         }

@@ -61,6 +61,26 @@ fn model_sizes_too_large_to_allocate_are_errors() {
     );
     let s4d = S4dConfig::new(1 << 40, 64, S4dInit::Lin);
     too_large("S4dLayer, 2^40 channels", S4dLayer::new(&s4d, 0));
+    too_large(
+        "Mamba2Model, vocab 2^40",
+        ssm_lineage::ssd::Mamba2Model::new(&Mamba2Config::new(8, 4), 1, 1 << 40, 0),
+    );
+    too_large(
+        "S4dParams, 2^40 channels",
+        ssm_lineage::s4d::learn::S4dParams::new(1 << 40, 64, S4dInit::Lin, 0),
+    );
+}
+
+#[test]
+fn task_lengths_too_large_to_allocate_are_errors() {
+    use ssm_lineage::train::tasks::{
+        Delay, InductionHeads, Recall, SelectiveCopying,
+    };
+    let huge = 1usize << 40;
+    too_large("SelectiveCopying", SelectiveCopying::new(huge, 4));
+    too_large("InductionHeads", InductionHeads::new(huge, 16));
+    too_large("Delay", Delay::new(huge, 8, 4));
+    too_large("Recall", Recall::new(huge, 8));
 }
 
 /// Runs `f` on another thread and fails the test if it has not returned
