@@ -186,6 +186,27 @@ pub fn check_positive_range(name: &'static str, lo: f64, hi: f64) -> Result<()> 
     Ok(())
 }
 
+/// The largest initial step Δ a model accepts. A larger one already makes
+/// $e^{\Delta A} = 0$ for every mode, and its bias (about Δ itself) must
+/// stay finite in `f32`, where the fast paths keep it.
+pub const MAX_DT: f64 = 1e4;
+
+/// Rejects an initial step range `dt_min..dt_max` outside $(0, $ [`MAX_DT`] $]$.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] naming the range and what is allowed.
+pub fn check_dt_range(lo: f64, hi: f64) -> Result<()> {
+    check_positive_range("dt_min..dt_max", lo, hi)?;
+    if hi > MAX_DT {
+        return Err(Error::invalid(
+            "dt_max",
+            hi,
+            "at most 1e4 (a larger step already decays every mode to 0, and its bias overflows f32)",
+        ));
+    }
+    Ok(())
+}
+
 /// Rejects a value that is not finite and strictly positive.
 ///
 /// # Errors

@@ -6,7 +6,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 
 use super::block::MambaBlock;
-use crate::error::{Error, Result, check_positive_range, check_size, check_values};
+use crate::error::{Error, Result, check_dt_range, check_size, check_values};
 use crate::s4d::init::{S4dInit, eigenvalues};
 use crate::traits::{Param, ParamMut, Parameters};
 
@@ -185,7 +185,7 @@ impl MambaConfig {
             "all layers (n_layer × the in_proj)",
             &[self.n_layer, self.d_model, 2, d_inner],
         )?;
-        check_positive_range("dt_min..dt_max", self.dt_min, self.dt_max)?;
+        check_dt_range(self.dt_min, self.dt_max)?;
         if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
             return Err(Error::invalid("norm_eps", self.norm_eps, "finite and > 0"));
         }

@@ -9,7 +9,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 
 use super::forms::{SsdInputs, ssd_chunked};
-use crate::error::{Error, Result, check_positive_range, check_size, check_values};
+use crate::error::{Error, Result, check_dt_range, check_size, check_values};
 use crate::mamba::block::{causal_conv, last_inputs};
 use crate::mamba::config::initial_dt_bias;
 use crate::mamba::selective::{silu, softplus};
@@ -119,7 +119,7 @@ impl Mamba2Config {
                 "a divisor of the number of heads",
             ));
         }
-        check_positive_range("dt_min..dt_max", self.dt_min, self.dt_max)?;
+        check_dt_range(self.dt_min, self.dt_max)?;
         Ok(())
     }
 }
@@ -276,6 +276,9 @@ impl Mamba2Block {
             c.headdim,
             c.d_state,
         );
+        if input.nrows() == 0 {
+            return (DMatrix::zeros(0, c.d_model), self.empty_cache());
+        }
         let zxbcdt = input * &self.in_proj;
         let z = zxbcdt.columns(0, di);
         let xbc_raw = zxbcdt.columns(di, c.conv_dim()).into_owned();

@@ -77,7 +77,9 @@ pub type Modes = (Vec<Complex<f64>>, Vec<Complex<f64>>);
 /// $G$ (one of each conjugate pair: the eigenvalues with the largest
 /// imaginary parts), with inputs $B = 1$: the "random" row of the delay
 /// ablation. The circular law puts them in a disc of radius about
-/// $1/\sqrt 2$ around $-1$, so every real part is negative.
+/// $1/\sqrt 2$ around $-1$, so the real parts are negative; for a small `n`
+/// the spread is wider, and a mode with $\mathrm{Re}\,\lambda > -10^{-3}$ is
+/// reflected to $-\max(|\mathrm{Re}\,\lambda|, 10^{-3})$.
 ///
 /// # Errors
 /// A state size that is not even and at least 2.
@@ -95,6 +97,13 @@ pub fn random_modes(n: usize, seed: u64) -> Result<Modes> {
         a.complex_eigenvalues().iter().copied().collect();
     lambda.sort_by(|x, y| y.im.total_cmp(&x.im));
     lambda.truncate(n / 2);
+    // For small n the disc's edge can cross the imaginary axis: such a mode
+    // is reflected into the left half-plane (at least 1e-3 from the axis).
+    for l in &mut lambda {
+        if l.re > -1e-3 {
+            l.re = -l.re.abs().max(1e-3);
+        }
+    }
     let b = vec![Complex::new(1.0, 0.0); n / 2];
     Ok((lambda, b))
 }

@@ -133,3 +133,29 @@ fn zoh_with_a_huge_step_is_its_limit_not_a_hang() {
     });
     assert!(eig.iter().all(|l| l.re.is_nan()));
 }
+
+/// An initial step so large that its bias overflows `f32` (every logit of
+/// the fast model was NaN) is refused, for both blocks; an empty sequence
+/// through the Mamba-2 block is an empty output (it panicked inside the SSD
+/// forms).
+#[test]
+fn huge_steps_are_refused_and_empty_sequences_are_empty() {
+    let huge = MambaConfig {
+        dt_max: 1e300,
+        ..MambaConfig::new(8, 1, 5)
+    };
+    let error = MambaModel::new(&huge, 0)
+        .expect_err("dt_max 1e300")
+        .to_string();
+    assert!(error.contains("dt_max"), "{error}");
+    let huge2 = Mamba2Config {
+        dt_max: 1e300,
+        ..Mamba2Config::new(8, 4)
+    };
+    assert!(Mamba2Block::new(&huge2, &mut seeded(0)).is_err());
+    let block =
+        Mamba2Block::new(&Mamba2Config::new(8, 4), &mut seeded(0)).expect("valid");
+    let (out, cache) = block.forward(&nalgebra::DMatrix::zeros(0, 8));
+    assert_eq!(out.shape(), (0, 8));
+    assert_eq!(cache, block.empty_cache());
+}
