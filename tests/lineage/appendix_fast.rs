@@ -347,3 +347,33 @@ fn rms_norm_f32_survives_huge_entries() {
 fn argmax_of_no_values_panics() {
     ssm_lineage::mamba::fast::model::argmax(&[]);
 }
+
+/// With no states the fast scan gives what the readable one gives, the
+/// gated skip alone (it panicked on `chunks_exact(0)`).
+#[test]
+fn fast_scan_without_states_is_the_gated_skip() {
+    use ssm_lineage::mamba::fast::{FastScan, selective_scan_fast};
+    use ssm_lineage::mamba::{SelectiveScan, selective_scan};
+    let (len, d) = (7, 5);
+    let u = DMatrix::from_fn(len, d, |t, ch| (t * 3 + ch) as f64 * 0.1 - 1.0);
+    let delta = DMatrix::from_element(len, d, 0.1);
+    let (a, b, c) = (
+        DMatrix::zeros(d, 0),
+        DMatrix::zeros(len, 0),
+        DMatrix::zeros(len, 0),
+    );
+    let skip = nalgebra::DVector::from_fn(d, |ch, _| ch as f64 - 2.0);
+    let z = DMatrix::from_fn(len, d, |t, ch| (t as f64 - ch as f64) * 0.3);
+    let args = SelectiveScan::new(&u, &delta, &a, &b, &c)
+        .with_skip(&skip)
+        .with_gate(&z);
+    let want = selective_scan(&args);
+    let got = selective_scan_fast(&FastScan::from(&args));
+    assert_eq!(got.last_state.shape(), (d, 0));
+    for (x, y) in got.y.iter().zip(want.y.iter()) {
+        assert!(
+            (f64::from(*x) - y).abs() < 1e-5 * (1.0 + y.abs()),
+            "{x} vs {y}"
+        );
+    }
+}

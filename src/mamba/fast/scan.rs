@@ -752,6 +752,26 @@ pub fn selective_scan_fast(args: &FastScan) -> FastScanOutput {
 }
 // ANCHOR_END: selective_scan_fast
 
+/// A scan with no states: only the skip $D u$ (gated), as the readable scan
+/// gives; the state is `(d, 0)`.
+fn skip_only(args: &FastScan) -> FastScanOutput {
+    let (len, d, _) = args.dims();
+    let y = DMatrix::from_fn(len, d, |t, ch| {
+        let skip = args
+            .d_skip
+            .as_ref()
+            .map_or(0.0, |dv| dv[ch] * args.u[(t, ch)]);
+        args.z.as_ref().map_or(skip, |z| {
+            let z = z[(t, ch)];
+            skip * z / (1.0 + (-z).exp())
+        })
+    });
+    FastScanOutput {
+        y,
+        last_state: DMatrix::zeros(d, 0),
+    }
+}
+
 /// [`selective_scan_fast`] with time split into `chunks` chunks of equal
 /// length (the last may be shorter or empty; 0 counts as 1), whatever the
 /// number of channels and threads, on the `kernel` chosen: the automatic
@@ -763,6 +783,9 @@ pub fn selective_scan_fast_chunked(
 ) -> FastScanOutput {
     args.check();
     let (len, d, n) = args.dims();
+    if n == 0 {
+        return skip_only(args);
+    }
     let prepared = Prepared::new(args);
     let blocks = d.div_ceil(W);
     let chunks = chunks.max(1);
