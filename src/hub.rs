@@ -22,9 +22,11 @@ use crate::mamba::{MambaConfig, MambaModel};
 use crate::ssd::{Mamba2Config, Mamba2Model};
 use crate::train::checkpoint;
 
-/// A checkpoint's `config.json`. Mamba-2's configurations contain a bare
-/// `Infinity` (`"time_step_limit": [0.0, Infinity]`), which is not JSON:
-/// `Infinity`, `-Infinity` and `NaN` outside strings are read as `null`.
+/// A checkpoint's `config.json`. Mamba-2 configurations written by older
+/// `transformers` contain a bare `Infinity` (`"time_step_limit": [0.0,
+/// Infinity]`; newer ones write `{"__float__": "Infinity"}`), which is not
+/// JSON: `Infinity`, `-Infinity` and `NaN` outside strings are read as
+/// `null`.
 ///
 /// # Errors
 /// [`Error::Input`] if the file cannot be read or does not parse.
