@@ -10,7 +10,10 @@
 //!   or font by an absolute URL: the book must read with no network;
 //! - an `<img>` does not resolve to a non-empty file of the book;
 //! - an internal link does not resolve to a file, or its `#fragment` to an id;
-//! - text is struck through (markdown pairing two `~`, e.g. KaTeX's `\tilde` glyphs).
+//! - text is struck through (markdown pairing two `~`, e.g. KaTeX's `\tilde` glyphs);
+//! - a table, code block, display equation or image is wider than the
+//!   content column at a desktop width (measured by a script added to the
+//!   page while it renders).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -70,6 +73,7 @@ pub fn self_test() -> Result<(), Fail> {
         "<img src=\"missing.svg\"><img src=\"http://example.com/a.png\">",
         "<a href=\"#here\">ok</a><a href=\"gone.html\">gone</a><a href=\"#nowhere\">bad</a>",
         "<p><del>struck</del></p>",
+        "<main style=\"width:300px\"><table style=\"width:900px\"><tr><td>wide</td></tr></table></main>",
         "</body></html>"
     );
     std::fs::write(&page, html)
@@ -85,6 +89,7 @@ pub fn self_test() -> Result<(), Fail> {
         "link gone.html leads to no file",
         "no element with id nowhere",
         "struck-through text",
+        "wider than the column: table 900 px wide in 300",
     ];
     let missed: Vec<&str> = expected
         .iter()
@@ -123,6 +128,12 @@ fn check_pages(
             .to_string();
         let mut found = |what: String| problems.push(format!("{name}: {what}"));
         math += dom.matches("class=\"katex\"").count();
+        match too_wide(&dom) {
+            Ok(wide) => wide
+                .into_iter()
+                .for_each(|w| found(format!("wider than the column: {w}"))),
+            Err(e) => found(e.into()),
+        }
         raw_tex(&dom)
             .into_iter()
             .for_each(|t| found(format!("raw TeX outside KaTeX: {t}")));
@@ -200,7 +211,60 @@ fn collect_pages(dir: &Path, pages: &mut Vec<PathBuf>) {
 }
 
 /// The rendered DOM of a page and the http(s) URLs it requested.
+/// Injected into each page before it is rendered: once the page has loaded,
+/// it writes into `<body data-overflow="…">` every table, code block,
+/// display equation or image wider than the content column (`<main>`).
+const MEASURE: &str = r#"<script>window.addEventListener('load', () => {
+  const main = document.querySelector('main') || document.body;
+  const width = main.getBoundingClientRect().width;
+  const wide = [];
+  main.querySelectorAll('table, pre, .katex-display, img').forEach(e => {
+    const w = Math.max(e.scrollWidth, e.getBoundingClientRect().width);
+    if (w > width + 1) {
+      const what = (e.textContent || e.getAttribute('src') || '').replace(/\s+/g, ' ').slice(0, 50);
+      wide.push(e.tagName.toLowerCase() + ' ' + Math.round(w) + ' px wide in ' + Math.round(width) + ': ' + what);
+    }
+  });
+  document.body.setAttribute('data-overflow', wide.join(' || ') || 'none');
+});</script>"#;
+
+/// The elements the measuring script found wider than the column, or an
+/// error if it did not run.
+fn too_wide(dom: &str) -> Result<Vec<String>, String> {
+    let key = "data-overflow=\"";
+    let start =
+        dom.find(key).ok_or("the width measurement did not run")? + key.len();
+    let end = dom[start..]
+        .find('"')
+        .ok_or("the width measurement is not closed")?;
+    let found = &dom[start..start + end];
+    Ok(if found == "none" {
+        Vec::new()
+    } else {
+        found.split(" || ").map(str::to_string).collect()
+    })
+}
+
 fn render(chromium: &Path, page: &Path) -> Result<(String, Vec<String>), Fail> {
+    // The page itself, with the measuring script, while it renders (its own
+    // name and place, which mdBook's scripts use); then restored.
+    let html = std::fs::read_to_string(page)
+        .map_err(|e| Fail(format!("cannot read {}: {e}", page.display())))?;
+    let with_script = match html.rfind("</body>") {
+        Some(i) => format!("{}{MEASURE}{}", &html[..i], &html[i..]),
+        None => format!("{html}{MEASURE}"),
+    };
+    let write = |text: &str| {
+        std::fs::write(page, text)
+            .map_err(|e| Fail(format!("cannot write {}: {e}", page.display())))
+    };
+    write(&with_script)?;
+    let result = render_file(chromium, page);
+    write(&html)?;
+    result
+}
+
+fn render_file(chromium: &Path, page: &Path) -> Result<(String, Vec<String>), Fail> {
     let profile = std::env::temp_dir()
         .join(format!("ssm-lineage-chromium-{}", std::process::id()));
     let netlog = profile.join("netlog.json");
@@ -220,6 +284,9 @@ fn render(chromium: &Path, page: &Path) -> Result<(String, Vec<String>), Fail> {
             // Requests are logged when they start; resolving no host name means
             // none of them leaves the machine.
             "--host-resolver-rules=MAP * ~NOTFOUND",
+            // The book's column at a desktop width; time for the scripts.
+            "--window-size=1280,900",
+            "--virtual-time-budget=3000",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--log-net-log={}", netlog.display()))
