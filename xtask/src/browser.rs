@@ -132,7 +132,7 @@ fn check_pages(
             Ok(wide) => wide
                 .into_iter()
                 .for_each(|w| found(format!("wider than the column: {w}"))),
-            Err(e) => found(e.into()),
+            Err(e) => found(e),
         }
         raw_tex(&dom)
             .into_iter()
