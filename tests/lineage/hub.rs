@@ -84,11 +84,9 @@ fn transformers_mamba_loads_and_gives_its_logits() {
     );
     // Recurrent mode: the prompt's first token, then one step per token.
     let mut caches = model.empty_caches();
-    let mut recurrent = DMatrix::zeros(prompt.len(), want.ncols());
-    for (t, &token) in prompt.iter().enumerate() {
-        let logits = model.step(token, &mut caches).expect("valid token");
-        recurrent.set_row(t, &logits.transpose());
-    }
+    let recurrent = stepped(&prompt, want.ncols(), |t| {
+        model.step(t, &mut caches).expect("valid token")
+    });
     assert!(
         max_diff(&recurrent, &want) < LOGIT_TOL,
         "recurrent: {}",
@@ -98,6 +96,20 @@ fn transformers_mamba_loads_and_gives_its_logits() {
         model.generate(&prompt, greedy.len()).expect("valid"),
         greedy
     );
+}
+
+/// The logits of every position in recurrent mode, `(len, vocab)`: one
+/// `step` per token.
+fn stepped(
+    tokens: &[usize],
+    vocab: usize,
+    mut step: impl FnMut(usize) -> nalgebra::DVector<f64>,
+) -> DMatrix<f64> {
+    let mut logits = DMatrix::zeros(tokens.len(), vocab);
+    for (t, &token) in tokens.iter().enumerate() {
+        logits.set_row(t, &step(token).transpose());
+    }
+    logits
 }
 
 #[test]
@@ -397,13 +409,9 @@ fn transformers_mamba2_loads_and_gives_its_logits() {
         max_diff(&parallel, &want)
     );
     let mut caches = model.empty_caches();
-    let mut recurrent = DMatrix::zeros(prompt.len(), model.vocab_size);
-    for (t, &token) in prompt.iter().enumerate() {
-        recurrent.set_row(
-            t,
-            &model.step(token, &mut caches).expect("valid").transpose(),
-        );
-    }
+    let recurrent = stepped(&prompt, model.vocab_size, |t| {
+        model.step(t, &mut caches).expect("valid token")
+    });
     assert!(
         max_diff(&recurrent, &want) < LOGIT_TOL,
         "recurrent: {}",
