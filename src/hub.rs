@@ -258,11 +258,10 @@ pub fn load_mamba2(dir: &Path) -> Result<Mamba2Model> {
             "expand · hidden_size / head_dim (every channel in one head)",
         ));
     }
-    let mut model = Mamba2Model::new(
+    let mut model = Mamba2Model::zeros(
         &config,
         size_or(&json, "num_hidden_layers", None)?,
         size_or(&json, "vocab_size", None)?,
-        0,
     )?;
     checkpoint::load_files(&mut model, &weight_files(dir)?)?;
     Ok(model)

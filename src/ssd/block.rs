@@ -13,7 +13,6 @@ use crate::error::{Error, Result, check_dt_range, check_size, check_values};
 use crate::mamba::block::{causal_conv, last_inputs};
 use crate::mamba::config::initial_dt_bias;
 use crate::mamba::selective::{silu, softplus};
-use crate::support::rng::seeded;
 use crate::traits::{Param, ParamMut, Parameters, Recurrent};
 
 /// The sizes of a Mamba-2 block (the reference `Mamba2Simple` defaults, with
@@ -219,9 +218,31 @@ impl Mamba2Block {
         config: &Mamba2Config,
         tensors: &BTreeMap<String, DMatrix<f64>>,
     ) -> Result<Self> {
-        let mut block = Mamba2Block::new(config, &mut seeded(0))?;
+        let mut block = Mamba2Block::zeros(config)?;
         block.set_parameters(tensors)?;
         Ok(block)
+    }
+
+    /// A block of the configuration's shapes with every parameter zero, to be
+    /// filled by [`Parameters::set_parameters`] or a checkpoint.
+    ///
+    /// # Errors
+    /// An invalid configuration.
+    pub fn zeros(config: &Mamba2Config) -> Result<Self> {
+        config.validate()?;
+        let (dm, di, heads) = (config.d_model, config.d_inner(), config.nheads());
+        let in_dim = 2 * di + 2 * config.ngroups * config.d_state + heads;
+        Ok(Mamba2Block {
+            in_proj: DMatrix::zeros(dm, in_dim),
+            conv_weight: DMatrix::zeros(config.conv_dim(), config.d_conv),
+            conv_bias: DVector::zeros(config.conv_dim()),
+            dt_bias: DVector::zeros(heads),
+            a_log: DVector::zeros(heads),
+            d: DVector::zeros(heads),
+            norm_weight: DVector::zeros(di),
+            out_proj: DMatrix::zeros(di, dm),
+            config: config.clone(),
+        })
     }
 
     /// The gated RMSNorm of one row: $\mathrm{RMSNorm}(y \odot \mathrm{SiLU}(z))$

@@ -68,6 +68,38 @@ impl Mamba2Model {
         })
     }
 
+    /// A model of these sizes with every parameter zero, to be filled by
+    /// [`Parameters::set_parameters`] or a checkpoint.
+    ///
+    /// # Errors
+    /// As [`Mamba2Model::new`].
+    pub fn zeros(
+        block: &Mamba2Config,
+        n_layer: usize,
+        vocab_size: usize,
+    ) -> Result<Self> {
+        check_size("n_layer", n_layer)?;
+        check_size("vocab_size", vocab_size)?;
+        check_values(
+            "embedding (d_model × vocab_size)",
+            &[block.d_model, vocab_size],
+        )?;
+        let layers = (0..n_layer)
+            .map(|_| {
+                Ok((
+                    RmsNorm::new(block.d_model, block.norm_eps),
+                    Mamba2Block::zeros(block)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Mamba2Model {
+            embedding: DMatrix::zeros(block.d_model, vocab_size),
+            layers,
+            norm_f: RmsNorm::new(block.d_model, block.norm_eps),
+            vocab_size,
+        })
+    }
+
     /// The blocks' sizes.
     pub fn config(&self) -> &Mamba2Config {
         &self.layers[0].1.config
