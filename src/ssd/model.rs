@@ -39,33 +39,18 @@ impl Mamba2Model {
         vocab_size: usize,
         seed: u64,
     ) -> Result<Self> {
-        check_size("n_layer", n_layer)?;
-        check_size("vocab_size", vocab_size)?;
-        check_values(
-            "embedding (d_model × vocab_size)",
-            &[block.d_model, vocab_size],
-        )?;
+        let mut model = Mamba2Model::zeros(block, n_layer, vocab_size)?;
         let mut rng = seeded(seed);
-        let layers = (0..n_layer)
-            .map(|_| {
-                Ok((
-                    RmsNorm::new(block.d_model, block.norm_eps),
-                    Mamba2Block::new(block, &mut rng)?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let embedding = crate::support::rng::normal_matrix(
+        for (_, layer) in &mut model.layers {
+            *layer = Mamba2Block::new(block, &mut rng)?;
+        }
+        model.embedding = crate::support::rng::normal_matrix(
             &mut rng,
             block.d_model,
             vocab_size,
             0.02,
         );
-        Ok(Mamba2Model {
-            embedding,
-            layers,
-            norm_f: RmsNorm::new(block.d_model, block.norm_eps),
-            vocab_size,
-        })
+        Ok(model)
     }
 
     /// A model of these sizes with every parameter zero, to be filled by

@@ -59,6 +59,12 @@ fn expected() -> (Vec<usize>, DMatrix<f64>, Vec<usize>) {
 /// layout, a transposed weight or a missing skip changes logits by order one.
 const LOGIT_TOL: f64 = 1e-4;
 
+/// Asserts that `got` is within [`LOGIT_TOL`] of `want` everywhere.
+fn assert_close(what: &str, got: &DMatrix<f64>, want: &DMatrix<f64>) {
+    let diff = max_diff(got, want);
+    assert!(diff < LOGIT_TOL, "{what}: logits differ by {diff}");
+}
+
 fn max_diff(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
     assert_eq!(a.shape(), b.shape());
     a.iter()
@@ -77,21 +83,13 @@ fn transformers_mamba_loads_and_gives_its_logits() {
         "the count the generator script printed"
     );
     let parallel = model.forward(&prompt).expect("valid tokens");
-    assert!(
-        max_diff(&parallel, &want) < LOGIT_TOL,
-        "parallel: {}",
-        max_diff(&parallel, &want)
-    );
+    assert_close("parallel", &parallel, &want);
     // Recurrent mode: the prompt's first token, then one step per token.
     let mut caches = model.empty_caches();
     let recurrent = stepped(&prompt, want.ncols(), |t| {
         model.step(t, &mut caches).expect("valid token")
     });
-    assert!(
-        max_diff(&recurrent, &want) < LOGIT_TOL,
-        "recurrent: {}",
-        max_diff(&recurrent, &want)
-    );
+    assert_close("recurrent", &recurrent, &want);
     assert_eq!(
         model.generate(&prompt, greedy.len()).expect("valid"),
         greedy
@@ -119,11 +117,7 @@ fn transformers_mamba_runs_in_the_fast_model() {
         &load_mamba(&golden().join("tiny")).expect("the tiny checkpoint"),
     );
     let parallel = fast.forward(&prompt).expect("valid").map(f64::from);
-    assert!(
-        max_diff(&parallel, &want) < LOGIT_TOL,
-        "parallel: {}",
-        max_diff(&parallel, &want)
-    );
+    assert_close("parallel", &parallel, &want);
     // Prefill all but the last token, then step: the last row's logits and
     // the greedy continuation.
     let (_, mut caches) = fast.prefill(&prompt[..prompt.len() - 1]).expect("valid");
@@ -403,20 +397,12 @@ fn transformers_mamba2_loads_and_gives_its_logits() {
         rows[i][j].as_f64().expect("a number")
     });
     let parallel = model.forward(&prompt).expect("valid");
-    assert!(
-        max_diff(&parallel, &want) < LOGIT_TOL,
-        "parallel: {}",
-        max_diff(&parallel, &want)
-    );
+    assert_close("parallel", &parallel, &want);
     let mut caches = model.empty_caches();
     let recurrent = stepped(&prompt, model.vocab_size, |t| {
         model.step(t, &mut caches).expect("valid token")
     });
-    assert!(
-        max_diff(&recurrent, &want) < LOGIT_TOL,
-        "recurrent: {}",
-        max_diff(&recurrent, &want)
-    );
+    assert_close("recurrent", &recurrent, &want);
     assert_eq!(
         model.generate(&prompt, greedy.len()).expect("valid"),
         greedy
