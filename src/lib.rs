@@ -46,11 +46,22 @@
 //!   `validate` method, with an [`Error`] that says what is allowed.
 //! - A size too large to allocate (a tensor of more than $2^{32}$ values, or
 //!   one whose size overflows) is an invalid hyperparameter too, rejected
-//!   before anything is allocated ([`error::check_values`]).
-//! - Non-finite input propagates as NaN through the arithmetic views (a
-//!   recurrence, a convolution, a scan: NaN from the step it enters); where
-//!   an algorithm would loop on it instead (an SVD, a plot's axis range), the
-//!   result is NaN or an [`Error`], never a hang.
+//!   before anything is allocated ([`error::check_values`]); a view that
+//!   returns a value rather than a `Result` (a kernel of `len` taps) panics
+//!   naming the function and the limit instead
+//!   ([`support::shapes::fits`]). An allocation that fails would abort the
+//!   process, which no caller can catch.
+//! - Non-finite input propagates through the arithmetic views (a
+//!   recurrence, a convolution, a scan): outputs before the step it enters
+//!   are untouched, outputs from it on are NaN (or ±∞ where the arithmetic
+//!   says so), in every view alike, including the FFT convolution, which
+//!   would otherwise spread it over the whole sequence. Where an algorithm
+//!   would loop on it instead (an SVD, an eigensolver, a plot's axis range),
+//!   the result is NaN or an [`Error`], never a hang.
+//! - A value that overflows `f64` in the true result (a score of $10^{400}$)
+//!   is documented where it can happen; one that overflows only in our
+//!   algorithm is avoided (softmax subtracts its largest score, the FFT
+//!   convolution scales by powers of two).
 //! - Data a user loads (a checkpoint, a cache) that does not fit is an
 //!   [`Error`] naming the file or tensor, not a panic.
 //! - Nothing in `src/` unwraps outside tests.

@@ -39,7 +39,10 @@ pub trait Recurrent {
             .map(|t| self.step(state, &u.row(t).transpose()).transpose())
             .collect();
         if rows.is_empty() {
-            return DMatrix::zeros(0, u.ncols());
+            // One zero step on a copy of the state checks the input width
+            // and gives the output width.
+            let probe = self.step(&mut state.clone(), &DVector::zeros(u.ncols()));
+            return DMatrix::zeros(0, probe.len());
         }
         DMatrix::from_rows(&rows)
     }
@@ -61,6 +64,10 @@ pub trait Convolutional {
     ///
     /// # Shapes
     /// `(len, channels)`: channel `h`'s kernel is column `h`.
+    ///
+    /// # Panics
+    /// If `len × channels` is more than a tensor may hold ($2^{32}$ values),
+    /// before allocating ([`crate::support::shapes::fits`]).
     fn kernel(&self, len: usize) -> DMatrix<f64>;
 
     /// The skip (feed-through) term `D` of every channel, length `channels`.
@@ -75,8 +82,15 @@ pub trait Convolutional {
     /// # Panics
     /// If `u` has a different number of channels than the kernel.
     fn convolve(&self, u: &DMatrix<f64>) -> DMatrix<f64> {
-        let k = self.kernel(u.nrows());
         let d = self.skip();
+        assert_eq!(
+            u.ncols(),
+            d.len(),
+            "convolve: u {:?} vs {} channels",
+            u.shape(),
+            d.len()
+        );
+        let k = self.kernel(u.nrows());
         let mut y = causal_conv_fft_columns(&k, u);
         for (h, mut column) in y.column_iter_mut().enumerate() {
             column.axpy(d[h], &u.column(h), 1.0);

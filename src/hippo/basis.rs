@@ -1,12 +1,18 @@
 //! Orthogonal polynomials evaluated by their three-term recurrences.
 
+use crate::support::shapes::fits;
+
 /// $P_0(x), \dots, P_{n-1}(x)$, the Legendre polynomials on $[-1, 1]$
 /// ($P_n(1) = 1$).
 ///
 /// Implements Eq. (H12): $(k+1) P_{k+1}(x) = (2k+1)\, x P_k(x) - k P_{k-1}(x)$,
 /// $P_0 = 1$, $P_1 = x$.
+///
+/// # Panics
+/// An `n` too large to allocate (over $2^{32}$ values) panics, naming the limit.
 // ANCHOR: legendre
 pub fn legendre(n: usize, x: f64) -> Vec<f64> {
+    fits("legendre", n, 1);
     let mut p = Vec::with_capacity(n);
     for k in 0..n {
         p.push(match k {
@@ -27,8 +33,12 @@ pub fn legendre(n: usize, x: f64) -> Vec<f64> {
 ///
 /// Implements Eq. (H13): $(k+1) L_{k+1}(x) = (2k+1-x) L_k(x) - k L_{k-1}(x)$,
 /// $L_0 = 1$, $L_1 = 1 - x$.
+///
+/// # Panics
+/// An `n` too large to allocate (over $2^{32}$ values) panics, naming the limit.
 // ANCHOR: laguerre
 pub fn laguerre(n: usize, x: f64) -> Vec<f64> {
+    fits("laguerre", n, 1);
     let mut l = Vec::with_capacity(n);
     for k in 0..n {
         l.push(match k {

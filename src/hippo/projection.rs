@@ -273,6 +273,10 @@ impl LtiProjector {
 /// [`crate::Error::InvalidParameter`] for `points == 0`.
 pub fn gauss_legendre(points: usize) -> Result<Vec<(f64, f64)>> {
     check_size("points", points)?;
+    crate::error::check_values(
+        "the points × points Jacobi matrix",
+        &[points, points],
+    )?;
     let jacobi = DMatrix::from_fn(points, points, |i, j| {
         let k = i.max(j) as f64;
         if i.abs_diff(j) == 1 {

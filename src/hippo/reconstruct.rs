@@ -8,6 +8,8 @@
 
 use nalgebra::DVector;
 
+use crate::support::shapes::fits;
+
 use super::basis::{laguerre, legendre};
 
 fn sqrt_odd(n: usize) -> f64 {
@@ -86,7 +88,11 @@ pub fn reconstruct_lagt(c: &DVector<f64>, lags: &[f64]) -> Vec<f64> {
 
 /// The FouT basis at lag `s`: $[1, 0, \sqrt2\cos(\pi s), \sqrt2\sin(\pi s),
 /// \dots]$, interleaved like the state.
+///
+/// # Panics
+/// An `n` too large to allocate (over $2^{32}$ values) panics, naming the limit.
 pub fn fout_basis(n: usize, s: f64) -> Vec<f64> {
+    fits("fout_basis", n, 1);
     (0..n)
         .map(|i| {
             let k = (i / 2) as f64;

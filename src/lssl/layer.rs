@@ -98,6 +98,7 @@ impl Recurrent for LsslLayer {
 
 impl Convolutional for LsslLayer {
     fn kernel(&self, len: usize) -> DMatrix<f64> {
+        crate::support::shapes::fits("LsslLayer::kernel", len, self.width());
         let mut k = DMatrix::zeros(len, self.width()); // (len, H)
         for (h, ssm) in self.channels.iter().enumerate() {
             k.set_column(h, &DVector::from_vec(kernel_naive(ssm, len)));

@@ -5,6 +5,7 @@ use nalgebra::{DMatrix, DVector};
 use super::discretize::discretize_zoh;
 use super::system::{DiscreteSsm, Ssm};
 use crate::error::{Error, Result, check_finite};
+use crate::support::shapes::fits;
 use crate::traits::{Convolutional, Recurrent};
 
 impl Recurrent for DiscreteSsm {
@@ -40,8 +41,12 @@ impl Recurrent for DiscreteSsm {
 ///
 /// # References
 /// LSSL Eqs. (6)–(7) (the "Krylov function"); S4 Eqs. (4)–(5).
+///
+/// # Panics
+/// A `len` too large to allocate (over $2^{32}$ values) panics, naming the limit.
 // ANCHOR: kernel_naive
 pub fn kernel_naive(ssm: &DiscreteSsm, len: usize) -> Vec<f64> {
+    fits("kernel_naive", len, 1);
     let mut a_pow_b = ssm.b_bar.clone(); // Ā^k B̄
     let mut k = Vec::with_capacity(len);
     for _ in 0..len {

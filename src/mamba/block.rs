@@ -9,6 +9,7 @@ use nalgebra::{DMatrix, DVector};
 use super::config::{Linear, MambaConfig};
 use super::selective::{ScanOutput, SelectiveScan, selective_scan, silu, softplus};
 use crate::error::Result;
+use crate::support::shapes::has_columns;
 use crate::traits::{Parameters, Recurrent};
 
 /// One Mamba block (the mixer; the norm and residual live in the model).
@@ -155,6 +156,11 @@ impl MambaBlock {
     /// Mamba §3.4, Fig. 3; `mamba_simple.py::Mamba.forward` (the slow path).
     // ANCHOR: block_forward
     pub fn forward(&self, input: &DMatrix<f64>) -> (DMatrix<f64>, BlockCache) {
+        has_columns(
+            "MambaBlock::forward",
+            ("input", input.shape()),
+            self.config.d_model,
+        );
         let s = self.select(input);
         let a = self.a();
         let args = SelectiveScan::new(&s.x, &s.delta, &a, &s.b, &s.c)
@@ -195,6 +201,7 @@ impl MambaBlock {
     /// `mamba_simple.py::Mamba.step`.
     // ANCHOR: block_step
     pub fn step(&self, u: &DVector<f64>, cache: &mut BlockCache) -> DVector<f64> {
+        has_columns("MambaBlock::step", ("u", (1, u.len())), self.config.d_model);
         self.check_cache(cache);
         let (di, n, r) = (
             self.config.d_inner(),

@@ -38,6 +38,11 @@ impl RmsNorm {
     ///
     /// # References
     /// Zhang & Sennrich (2019); `mamba_ssm/ops/triton/layer_norm.py::rms_norm_ref`.
+    ///
+    /// Entries above about $10^{154}$ overflow the mean square in `f64`
+    /// (the result is then 0 where the true one is about $\pm w$); no
+    /// activation comes near it. The `f32` path, where $10^{19}$ suffices,
+    /// rescales ([`crate::mamba::fast::model::RmsNorm32`]).
     // ANCHOR: rms_norm
     pub fn apply(&self, x: &DVector<f64>) -> DVector<f64> {
         let mean_square = x.norm_squared() / x.len() as f64;
@@ -251,7 +256,8 @@ impl MambaModel {
         new_tokens: usize,
     ) -> Result<Vec<usize>> {
         let (mut logits, mut caches) = self.prefill(prompt)?;
-        let mut out = Vec::with_capacity(new_tokens);
+        crate::error::check_values("new_tokens", &[new_tokens])?;
+        let mut out = Vec::new();
         for _ in 0..new_tokens {
             let next = logits.argmax().0;
             out.push(next);

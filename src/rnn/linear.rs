@@ -4,6 +4,7 @@ use nalgebra::{DMatrix, DVector};
 
 use crate::error::{Result, check_finite, check_size};
 use crate::support::rng::{normal_vector, orthogonal, seeded};
+use crate::support::shapes::fits;
 use crate::traits::{Convolutional, Recurrent};
 
 /// A single-input single-output linear RNN $h_t = A h_{t-1} + b u_t$,
@@ -116,6 +117,7 @@ impl Convolutional for LinearRnn {
     /// c^\top A^{L-1} b)$, one matrix-vector product per tap (a Krylov sequence).
     // ANCHOR: linear_kernel
     fn kernel(&self, len: usize) -> DMatrix<f64> {
+        fits("LinearRnn::kernel", len, 1);
         let mut k = DMatrix::zeros(len, 1); // (len, 1)
         let mut a_pow_b = self.b.clone(); // A^s b
         for s in 0..len {

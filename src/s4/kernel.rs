@@ -253,10 +253,14 @@ pub fn kernel_generating_function(
 ///
 /// # Shapes
 /// → `(⌊len/2⌋ + 1,)` twice (none for `len = 0`).
+///
+/// # Panics
+/// A `len` too large to allocate (over $2^{32}$ values) panics, naming the limit.
 pub fn bilinear_nodes(
     dt: f64,
     len: usize,
 ) -> (Vec<Complex<f64>>, Vec<Complex<f64>>) {
+    crate::support::shapes::fits("bilinear_nodes", len, 1);
     let one = Complex::new(1.0, 0.0);
     let omega: Vec<Complex<f64>> = (0..(len / 2 + 1).min(len))
         .map(|k| Complex::from_polar(1.0, -2.0 * PI * k as f64 / len as f64))
@@ -341,7 +345,17 @@ impl ResolventSums {
 ///
 /// # Shapes
 /// `half`: `(⌊len/2⌋ + 1,)` → `(len,)`.
+///
+/// # Panics
+/// A `len` too large to allocate (over $2^{32}$ values) panics, naming the limit.
 pub fn kernel_from_half_spectrum(half: &[Complex<f64>], len: usize) -> Vec<f64> {
+    crate::support::shapes::fits("kernel_from_half_spectrum", len, 1);
+    assert_eq!(
+        half.len(),
+        (len / 2 + 1).min(len),
+        "kernel_from_half_spectrum: {} bins for a kernel of length {len}",
+        half.len()
+    );
     let mut spectrum = half.to_vec();
     for k in half.len()..len {
         spectrum.push(half[len - k].conj());
@@ -363,7 +377,8 @@ pub fn kernel_from_half_spectrum(half: &[Complex<f64>], len: usize) -> Vec<f64> 
 /// `c_tilde`: `(N/2,)` → `(len,)`.
 ///
 /// # Errors
-/// [`crate::Error::InvalidParameter`] if `dt` is not finite and positive.
+/// [`crate::Error::InvalidParameter`] if `dt` is not finite and positive or
+/// `len` is above $2^{32}$.
 ///
 /// # Panics
 /// If `c_tilde` does not have one entry per mode.
@@ -380,6 +395,7 @@ pub fn kernel_dplr(
     len: usize,
 ) -> Result<Vec<f64>> {
     let dt = check_positive("dt", dt)?;
+    crate::error::check_values("len", &[len])?;
     assert_eq!(
         c_tilde.len(),
         dplr.lambda.len(),

@@ -69,6 +69,7 @@ impl S4Layer {
     /// ```
     pub fn new(channels: usize, n: usize, len: usize, seed: u64) -> Result<Self> {
         check_size("channels", channels)?;
+        crate::error::check_values("C̃ (channels × n)", &[channels, n])?;
         let mut rng = seeded(seed);
         let parameters: Vec<(f64, Vec<Complex<f64>>, f64)> = (0..channels)
             .map(|_| {

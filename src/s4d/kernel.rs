@@ -17,7 +17,8 @@ use crate::s4::kernel::with_conjugates;
 /// `lambda`, `b`, `c`: `(N/2,)` → `(len,)`.
 ///
 /// # Errors
-/// As [`discretize_diagonal`] (a step that is not finite and positive).
+/// As [`discretize_diagonal`] (a step that is not finite and positive);
+/// [`crate::Error::InvalidParameter`] for a `len` above $2^{32}$.
 ///
 /// # Panics
 /// If `c` does not have one entry per mode.
@@ -41,6 +42,7 @@ pub fn vandermonde_kernel(
         c.len(),
         lambda.len()
     );
+    crate::error::check_values("len", &[len])?;
     let (a_bar, b_bar) = discretize_diagonal(lambda, b, dt, rule)?;
     let weights: Vec<Complex<f64>> =
         c.iter().zip(&b_bar).map(|(c, b)| c * b).collect();

@@ -234,6 +234,7 @@ impl Convolutional for S4dLayer {
     /// Every channel's kernel by the fast Vandermonde product, channels in
     /// parallel (rayon).
     fn kernel(&self, len: usize) -> DMatrix<f64> {
+        crate::support::shapes::fits("S4dLayer::kernel", len, self.width());
         let columns: Vec<Vec<f64>> = (0..self.width())
             .into_par_iter()
             .map(|h| self.channel_kernel(h, len))

@@ -59,8 +59,9 @@ impl S4dParams {
     /// as the eigenvalues of a random matrix.
     ///
     /// # Errors
-    /// No channels or no modes, `lambda` and `b` of different lengths, or an
-    /// eigenvalue whose real part is not negative (or not finite).
+    /// No channels or no modes, `lambda` and `b` of different lengths, an
+    /// eigenvalue whose real part is not negative (or not finite), or a
+    /// non-finite `b`.
     pub fn from_modes(
         channels: usize,
         lambda: &[Complex<f64>],
@@ -73,7 +74,11 @@ impl S4dParams {
         if b.len() != lambda.len() {
             return Err(Error::invalid("b", b.len(), "one input weight per mode"));
         }
-        if !lambda.iter().all(|l| l.re < 0.0 && l.im.is_finite()) {
+        crate::error::check_finite("b", b.iter().flat_map(|z| [&z.re, &z.im]))?;
+        if !lambda
+            .iter()
+            .all(|l| l.re < 0.0 && l.re.is_finite() && l.im.is_finite())
+        {
             return Err(Error::invalid(
                 "lambda",
                 "an eigenvalue with Re λ ≥ 0",
@@ -125,7 +130,11 @@ impl S4dParams {
     }
 
     /// Every channel's kernel, `(len, H)` (Eq. D4, ZOH).
+    ///
+    /// # Panics
+    /// A `len` too large to allocate (over $2^{32}$ values) panics, naming the limit.
     pub fn kernel(&self, len: usize) -> DMatrix<f64> {
+        crate::support::shapes::fits("S4dParams::kernel", len, self.channels());
         let mut k = DMatrix::zeros(len, self.channels());
         for h in 0..self.channels() {
             for m in 0..self.log_a_real.ncols() {

@@ -44,6 +44,7 @@ impl S5Layer {
     pub fn new(width: usize, modes: usize, seed: u64) -> Result<Self> {
         check_size("width", width)?;
         check_size("modes", modes)?;
+        crate::error::check_values("B (modes × width)", &[modes, width])?;
         let lambda = eigenvalues(S4dInit::Legs, 2 * modes)?;
         let mut rng = seeded(seed);
         let complex =

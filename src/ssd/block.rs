@@ -13,6 +13,7 @@ use crate::error::{Error, Result, check_dt_range, check_size, check_values};
 use crate::mamba::block::{causal_conv, last_inputs};
 use crate::mamba::config::initial_dt_bias;
 use crate::mamba::selective::{silu, softplus};
+use crate::support::shapes::has_columns;
 use crate::traits::{Param, ParamMut, Parameters, Recurrent};
 
 /// The sizes of a Mamba-2 block (the reference `Mamba2Simple` defaults, with
@@ -104,6 +105,10 @@ impl Mamba2Config {
         )?;
         let width = d_inner.saturating_mul(2).saturating_add(bc);
         check_values("in_proj (d_model × its outputs)", &[self.d_model, width])?;
+        check_values(
+            "conv_weight (d_inner + B, C) × d_conv",
+            &[d_inner.saturating_add(bc), self.d_conv],
+        )?;
         if !self.d_inner().is_multiple_of(self.headdim) {
             return Err(Error::invalid(
                 "headdim",
@@ -364,6 +369,7 @@ impl Mamba2Block {
         cache: &mut Mamba2Cache,
     ) -> DVector<f64> {
         let c = &self.config;
+        has_columns("Mamba2Block::step", ("input", (1, input.len())), c.d_model);
         let want = self.empty_cache();
         assert!(
             cache.conv_state.shape() == want.conv_state.shape()

@@ -171,7 +171,8 @@ impl Mamba2Model {
         let (h, mut caches) = self.hidden(prompt)?;
         let last = h.row(h.nrows() - 1).transpose();
         let mut logits = self.embedding.tr_mul(&last);
-        let mut out = Vec::with_capacity(new_tokens);
+        crate::error::check_values("new_tokens", &[new_tokens])?;
+        let mut out = Vec::new();
         for _ in 0..new_tokens {
             let next = logits.argmax().0;
             out.push(next);

@@ -70,6 +70,10 @@ pub fn causal_conv_fft(k: &[f64], u: &[f64]) -> Vec<f64> {
 /// # Shapes
 /// `k`: `(klen, channels)`, `u`: `(len, channels)` → `(len, channels)`.
 ///
+/// A NaN or infinite tap or input makes the outputs NaN from its step on,
+/// and leaves the earlier ones exact, as the direct sum would (the transform
+/// itself would spread it over the whole column).
+///
 /// # Panics
 /// If `k` and `u` have different numbers of columns.
 pub fn causal_conv_fft_columns(k: &DMatrix<f64>, u: &DMatrix<f64>) -> DMatrix<f64> {
@@ -128,6 +132,13 @@ pub fn causal_conv_fft_columns_with(
             |buf, (h, out)| {
                 buf.signal.fill(0.0);
                 kernel(h, &mut buf.signal[..len]);
+                // Output t reads kernel taps and inputs up to t only, so the
+                // first non-finite tap or input poisons outputs from there on
+                // and no earlier (as in the direct sum); the transform,
+                // which mixes every step, sees only the finite prefix.
+                let cut = first_non_finite(&buf.signal[..len])
+                    .min(first_non_finite(u.column(h).as_slice()));
+                buf.signal[cut..len].fill(0.0);
                 // Both signals are scaled by powers of two to a largest entry
                 // near one, and the result scaled back: exact (rounding does
                 // not depend on a power-of-two scale), and the spectra cannot
@@ -143,8 +154,8 @@ pub fn causal_conv_fft_columns_with(
                     &mut buf.scratch,
                 );
                 buf.signal.fill(0.0);
-                let eu = binary_exponent(u.column(h).as_slice());
-                for (slot, v) in buf.signal[..len].iter_mut().zip(u.column(h).iter())
+                let eu = binary_exponent(&u.column(h).as_slice()[..cut]);
+                for (slot, v) in buf.signal[..cut].iter_mut().zip(u.column(h).iter())
                 {
                     *slot = v * 2f64.powi(-eu);
                 }
@@ -167,24 +178,32 @@ pub fn causal_conv_fft_columns_with(
                 );
                 // 2^(ek + eu) in two halves, each finite.
                 let (e1, e2) = ((ek + eu) / 2, ek + eu - (ek + eu) / 2);
-                for (o, v) in out.iter_mut().zip(&buf.y[..len]) {
+                for (o, v) in out.iter_mut().zip(&buf.y[..cut]) {
                     *o = v * scale * 2f64.powi(e1) * 2f64.powi(e2);
                 }
+                out[cut..].fill(f64::NAN);
             },
         );
     y
 }
 
 /// The exponent $e$ with the largest magnitude in `values` in $[2^e, 2^{e+1})$,
-/// kept within ±1000 so that $2^{\pm e}$ is finite; 0 if every entry is zero
-/// or one is not finite (then nothing is scaled, and a NaN or infinity
-/// propagates as it would).
+/// kept within ±1000 so that $2^{\pm e}$ is finite; 0 if every entry is zero.
+/// The values are finite (the caller cuts at the first that is not).
 fn binary_exponent(values: &[f64]) -> i32 {
     let max = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    if max == 0.0 || !max.is_finite() || values.iter().any(|v| v.is_nan()) {
+    if max == 0.0 {
         return 0;
     }
     (max.log2().floor() as i32).clamp(-1000, 1000)
+}
+
+/// The index of the first NaN or infinite entry, or `values.len()`.
+fn first_non_finite(values: &[f64]) -> usize {
+    values
+        .iter()
+        .position(|v| !v.is_finite())
+        .unwrap_or(values.len())
 }
 
 /// One worker's buffers for [`causal_conv_fft_columns`].
@@ -239,7 +258,10 @@ pub fn ifft(x: &[Complex<f64>]) -> Vec<Complex<f64>> {
 ///
 /// # Panics
 /// If `half` does not have `len / 2 + 1` entries (none for `len = 0`).
+///
+/// A `len` too large to allocate (over $2^{32}$ values) panics, naming the limit.
 pub fn irfft(half: &[Complex<f64>], len: usize) -> Vec<f64> {
+    crate::support::shapes::fits("irfft", len, 1);
     assert_eq!(
         half.len(),
         (len / 2 + 1).min(len),

@@ -41,3 +41,35 @@ pub fn same_rows(
         b.1
     );
 }
+
+/// Panics unless a `(len, width)` output fits in one tensor
+/// ([`crate::error::MAX_VALUES`] values), before anything is allocated: an
+/// allocation that large would abort the process, which no caller could
+/// catch. Views that return a value (a kernel of `len` taps) check their
+/// length with this; constructors return an error instead.
+///
+/// # Panics
+/// `"{function}: len {len} × width {width} is more than 2^32 values"`.
+#[track_caller]
+pub fn fits(function: &str, len: usize, width: usize) {
+    assert!(
+        len.checked_mul(width)
+            .is_some_and(|v| v <= crate::error::MAX_VALUES),
+        "{function}: len {len} × width {width} is more than 2^32 values (a tensor this large cannot be allocated)"
+    );
+}
+
+/// Panics unless the named shape `(rows, columns)` has `columns` columns:
+/// a sequence of rows of the width a model expects.
+///
+/// # Panics
+/// `"{function}: {a} {shape} vs {columns} columns"` when they differ.
+#[track_caller]
+pub fn has_columns(function: &str, a: (&str, (usize, usize)), columns: usize) {
+    assert!(
+        a.1.1 == columns,
+        "{function}: {} {:?} vs {columns} columns",
+        a.0,
+        a.1
+    );
+}

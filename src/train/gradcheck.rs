@@ -10,12 +10,19 @@
 /// The central difference of `loss` at `theta` along every coordinate.
 ///
 /// Implements Eq. (G8): $\hat g_i = \frac{\ell(\theta + \epsilon e_i) - \ell(\theta - \epsilon e_i)}{2\epsilon}$.
+///
+/// # Panics
+/// If `eps` is not finite and > 0.
 // ANCHOR: central_differences
 pub fn central_differences(
     theta: &[f64],
     eps: f64,
     mut loss: impl FnMut(&[f64]) -> f64,
 ) -> Vec<f64> {
+    assert!(
+        eps.is_finite() && eps > 0.0,
+        "central_differences: eps = {eps}, must be finite and > 0"
+    );
     let mut probe = theta.to_vec();
     (0..theta.len())
         .map(|i| {

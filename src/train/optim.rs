@@ -153,7 +153,15 @@ impl AdamW {
 ///
 /// Implements $g \leftarrow g \cdot \min(1, c / \|g\|_2)$ over all tensors at
 /// once (PyTorch's `clip_grad_norm_`).
+///
+/// # Panics
+/// If `max_norm` is not > 0 ([`crate::train::TrainConfig::validate`] checks
+/// the clip a trainer uses).
 pub fn clip_global_norm(grads: &mut impl Parameters, max_norm: f64) -> f64 {
+    assert!(
+        max_norm > 0.0,
+        "clip_global_norm: max_norm = {max_norm}, must be > 0 (a negative one would flip the gradient)"
+    );
     let norm = grads
         .parameters()
         .iter()

@@ -189,7 +189,7 @@ impl Trainable for S4dMix {
 
 /// The normalised squared error of `model` on `examples`: the squared error
 /// over the scored rows divided by the target's squared sum there (1 for a
-/// model that predicts zero).
+/// model that predicts zero; NaN when nothing is scored).
 pub fn normalised_error(model: &S4dMix, examples: &[SignalExample]) -> f64 {
     let (mut err, mut norm) = (0.0, 0.0);
     for e in examples {

@@ -50,6 +50,37 @@ impl TrainConfig {
             progress: false,
         }
     }
+
+    /// Checks every setting: the schedule's rates finite and ≥ 0, the clip
+    /// finite and > 0, logging and checkpoint intervals ≥ 1, and AdamW's
+    /// own ([`AdamWConfig::validate`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the first setting out of range.
+    pub fn validate(&self) -> Result<()> {
+        for (name, lr) in [
+            ("schedule.peak", self.schedule.peak),
+            ("schedule.floor", self.schedule.floor),
+        ] {
+            if !(lr.is_finite() && lr >= 0.0) {
+                return Err(Error::invalid(name, lr, "finite and ≥ 0"));
+            }
+        }
+        if let Some(clip) = self.clip
+            && !(clip.is_finite() && clip > 0.0)
+        {
+            return Err(Error::invalid("clip", clip, "finite and > 0, or None"));
+        }
+        for (name, every) in [
+            ("log_every", self.log_every),
+            ("checkpoint_every", self.checkpoint_every),
+        ] {
+            if every == 0 {
+                return Err(Error::invalid(name, every, "a whole number ≥ 1"));
+            }
+        }
+        self.adamw.validate()
+    }
 }
 
 /// One row of the training log.
@@ -84,8 +115,9 @@ impl<M: Trainable> Trainer<M> {
     /// A trainer at step 0.
     ///
     /// # Errors
-    /// An invalid optimizer configuration.
+    /// An invalid setting ([`TrainConfig::validate`]).
     pub fn new(model: M, config: TrainConfig) -> Result<Self> {
+        config.validate()?;
         let optimizer = AdamW::new(config.adamw.clone(), &model)?;
         Ok(Trainer {
             config,
@@ -163,7 +195,7 @@ impl<M: Trainable> Trainer<M> {
                 row.metrics.accuracy(),
                 tokens as f64 / row.seconds.max(1e-9)
             ));
-            if step.is_multiple_of(self.config.log_every.max(1))
+            if step.is_multiple_of(self.config.log_every)
                 || step + 1 == self.config.steps
             {
                 self.log.push(row);
@@ -173,7 +205,7 @@ impl<M: Trainable> Trainer<M> {
                     eprintln!("step {done}/{total} {}", bar.message());
                 }
             }
-            if (step + 1).is_multiple_of(self.config.checkpoint_every.max(1)) {
+            if (step + 1).is_multiple_of(self.config.checkpoint_every) {
                 self.save_if_configured()?;
             }
             last = Some(row);

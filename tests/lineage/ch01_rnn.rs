@@ -200,39 +200,3 @@ fn exercise_1_2_steps_until_the_gradient_vanishes() {
     let first = (0..1000).find(|&t| 0.9f64.powi(t) <= 1e-3).expect("found");
     assert_eq!(first, 66);
 }
-
-/// A state of size 0 is an invalid hyperparameter, not a model: both RNNs
-/// built from given weights reject it with a reason.
-#[test]
-fn a_state_of_size_zero_is_rejected() {
-    use nalgebra::{DMatrix, DVector};
-    use ssm_lineage::rnn::LinearRnn;
-    let empty = || DMatrix::<f64>::zeros(0, 0);
-    let err = LinearRnn::new(empty(), DVector::zeros(0), DVector::zeros(0))
-        .expect_err("n = 0");
-    assert!(err.to_string().contains("state size"), "{err}");
-    let err = ElmanRnn::new(
-        empty(),
-        DMatrix::zeros(0, 1),
-        DVector::zeros(0),
-        DMatrix::zeros(1, 0),
-        DVector::zeros(1),
-    )
-    .expect_err("n = 0");
-    assert!(err.to_string().contains("state size"), "{err}");
-}
-
-/// A NaN in the signal gives a NaN memory curve at once (an SVD of
-/// non-finite data would never return).
-#[test]
-fn memory_curve_of_a_nan_signal_is_nan() {
-    let mut u = gaussian(200, 1, 3)
-        .column(0)
-        .iter()
-        .copied()
-        .collect::<Vec<f64>>();
-    u[50] = f64::NAN;
-    let states = gaussian(200, 4, 4);
-    let r2 = memory_curve(&states, &u, 3, 10);
-    assert!(r2.iter().all(|v| v.is_nan()), "{r2:?}");
-}

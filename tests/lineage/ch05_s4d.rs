@@ -206,53 +206,6 @@ fn layers_are_built_from_given_parameters() -> ssm_lineage::Result<()> {
     Ok(())
 }
 
-#[test]
-fn bad_configurations_are_rejected_with_a_reason() {
-    // A kernel longer than i32 powers can index is an error, not zero taps.
-    let one = [Complex::new(-0.5, 1.0)];
-    let err = ssm_lineage::s4d::kernel::kernel_full_conjugate(
-        &one,
-        &one,
-        &one,
-        0.1,
-        ssm_lineage::lssl::Rule::Zoh,
-        1usize << 31,
-    )
-    .expect_err("len");
-    assert!(err.to_string().contains("2^31"), "{err}");
-    let ok = S4dConfig::new(4, 8, S4dInit::Lin);
-    assert!(ok.validate().is_ok());
-    let cases = [
-        (S4dConfig { n: 7, ..ok.clone() }, "even and ≥ 2"),
-        (
-            S4dConfig {
-                channels: 0,
-                ..ok.clone()
-            },
-            "channels",
-        ),
-        (
-            S4dConfig {
-                dt_min: 0.0,
-                ..ok.clone()
-            },
-            "dt_min must be finite and > 0",
-        ),
-        (
-            S4dConfig {
-                dt_min: 0.5,
-                dt_max: 0.1,
-                ..ok.clone()
-            },
-            "≤ dt_max",
-        ),
-    ];
-    for (config, message) in cases {
-        let e = S4dLayer::new(&config, 0).unwrap_err().to_string();
-        assert!(e.contains(message), "{e}");
-    }
-}
-
 /// Exercise 5.1: with equal weights, the S4D-Lin kernel repeats every 2/Δ
 /// steps under the common decay e^{−Δℓ/2}: K̄_{ℓ+2/Δ} = e^{−1} K̄_ℓ (ZOH).
 /// Both taps are sums of 32 products of ≤ 300 factors: 1e-12 relative.

@@ -5,7 +5,7 @@
 
 mod appendix_fast;
 mod appendix_fast_training;
-mod bad_sizes;
+mod bad_input;
 mod ch00_intro;
 mod ch01_rnn;
 mod ch02_lssl;

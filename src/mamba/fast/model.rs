@@ -491,7 +491,8 @@ impl FastModel {
         new_tokens: usize,
     ) -> Result<Vec<usize>> {
         let (mut logits, mut caches) = self.prefill(prompt)?;
-        let mut out = Vec::with_capacity(new_tokens);
+        crate::error::check_values("new_tokens", &[new_tokens])?;
+        let mut out = Vec::new();
         for _ in 0..new_tokens {
             let next = argmax(&logits);
             out.push(next);

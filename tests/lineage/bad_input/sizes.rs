@@ -10,6 +10,8 @@ use ssm_lineage::s4d::{S4dConfig, S4dInit, S4dLayer};
 use ssm_lineage::ssd::block::{Mamba2Block, Mamba2Config};
 use ssm_lineage::support::rng::seeded;
 
+use super::within;
+
 /// Checks that `result` is an error mentioning allocation.
 fn too_large<T>(what: &str, result: ssm_lineage::Result<T>) {
     match result {
@@ -81,21 +83,6 @@ fn task_lengths_too_large_to_allocate_are_errors() {
     too_large("InductionHeads", InductionHeads::new(huge, 16));
     too_large("Delay", Delay::new(huge, 8, 4));
     too_large("Recall", Recall::new(huge, 8));
-}
-
-/// Runs `f` on another thread and fails the test if it has not returned
-/// within `seconds`: a hang becomes a failure instead of a stuck test run.
-fn within<T: Send + 'static>(
-    seconds: u64,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (send, receive) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = send.send(f());
-    });
-    receive
-        .recv_timeout(std::time::Duration::from_secs(seconds))
-        .unwrap_or_else(|_| panic!("did not return within {seconds} s"))
 }
 
 /// ZOH with a huge finite step returns its true limit at once (Ā = 0 and
