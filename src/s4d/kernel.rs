@@ -73,13 +73,15 @@ pub fn vandermonde_kernel(
 /// `a_bar`, `weights` ($C_n \bar B_n$): `(N/2,)` → `(len,)`.
 ///
 /// # Panics
-/// If `a_bar` and `weights` differ in length.
+/// If `a_bar` and `weights` differ in length, or `len` is too large to
+/// allocate (over $2^{32}$ values).
 // ANCHOR: vandermonde_kernel_fast
 pub fn vandermonde_kernel_fast(
     a_bar: &[Complex<f64>],
     weights: &[Complex<f64>],
     len: usize,
 ) -> Vec<f64> {
+    crate::support::shapes::fits("vandermonde_kernel_fast", len, 1);
     assert_eq!(
         a_bar.len(),
         weights.len(),

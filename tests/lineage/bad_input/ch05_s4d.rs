@@ -269,3 +269,14 @@ fn bad_configurations_are_rejected_with_a_reason() {
         assert!(e.contains(message), "{e}");
     }
 }
+
+/// The fast Vandermonde kernel (the layer's route) refuses an absurd length
+/// by name as the readable one does.
+#[test]
+fn the_fast_kernel_refuses_absurd_lengths() {
+    use ssm_lineage::s4d::kernel::vandermonde_kernel_fast;
+    panics_naming(
+        || vandermonde_kernel_fast(&[c(0.5)], &[c(1.0)], 1 << 40),
+        &["vandermonde_kernel_fast", "2^32"],
+    );
+}
