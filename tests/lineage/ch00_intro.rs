@@ -58,3 +58,17 @@ fn exercise_0_2_crossover_length() {
         .expect("a crossover below 100");
     assert_eq!(first, 17);
 }
+
+/// Exercise 0.3: with d = N = 64 instead of 16, attention costs more than the
+/// dense recurrence from L = 65: the crossing (L + 1)(2d + 1)/2 > N² + 2N
+/// moves with the model width, about L ≈ N.
+#[test]
+fn exercise_0_3_the_crossover_moves_with_the_width() {
+    let first = |n: usize| {
+        (1..10_000)
+            .find(|&l| causal_attention_ops(l, n) > recurrence_ops(l, n))
+            .expect("found")
+    };
+    assert_eq!(first(16), 17);
+    assert_eq!(first(64), 65);
+}

@@ -308,3 +308,34 @@ fn exercise_2_2_largest_stable_forward_euler_step() {
 fn exercise_2_3_a_zero_gate_logit_averages() {
     assert_eq!(gated_update(2.0, 4.0, 0.0), 3.0);
 }
+
+/// Exercise 2.4: at Δ = 1 the stiff system of the stability figure
+/// (eigenvalues −0.5 ± 3i, −2, −8, −20 ± 5i) has forward Euler's spectral
+/// radius |1 + (−20 + 5i)| = √386 ≈ 19.65, while backward Euler, the
+/// bilinear rule and ZOH keep every eigenvalue inside the unit circle.
+#[test]
+fn exercise_2_4_a_step_of_one_on_the_stiff_system() {
+    let mut a = DMatrix::zeros(6, 6);
+    for (i, (re, im)) in [(0, (-0.5, 3.0)), (4, (-20.0, 5.0))] {
+        a[(i, i)] = re;
+        a[(i + 1, i + 1)] = re;
+        a[(i, i + 1)] = im;
+        a[(i + 1, i)] = -im;
+    }
+    a[(2, 2)] = -2.0;
+    a[(3, 3)] = -8.0;
+    let v = DVector::from_element(6, 1.0);
+    let ssm = Ssm::new(a, v.clone(), v, 0.0).expect("finite");
+    let radius = |rule| {
+        discretize(&ssm, 1.0, rule)
+            .expect("valid")
+            .eigenvalues()
+            .iter()
+            .map(|l| l.norm())
+            .fold(0.0, f64::max)
+    };
+    assert!((radius(Rule::ForwardEuler) - 386f64.sqrt()).abs() < 1e-9);
+    for rule in [Rule::BackwardEuler, Rule::Bilinear, Rule::Zoh] {
+        assert!(radius(rule) < 1.0, "{}", rule.name());
+    }
+}

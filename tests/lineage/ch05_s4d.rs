@@ -226,3 +226,25 @@ fn exercise_5_1_s4d_lin_kernel_repeats_every_two_time_units() {
         );
     }
 }
+
+/// Exercise 5.3: the period of S4D-Lin's kernel does not depend on N: every
+/// imaginary part is a multiple of π, so at N = 8 and 16 as at 64 (exercise
+/// 5.1) the kernel
+/// repeats every 2/Δ steps under the decay e^{−1}.
+#[test]
+fn exercise_5_3_the_period_does_not_depend_on_n() {
+    use ssm_lineage::s4d::init::eigenvalues;
+    for n in [8, 16] {
+        let lambda = eigenvalues(S4dInit::Lin, n).expect("valid");
+        let ones = vec![Complex::new(1.0, 0.0); n / 2];
+        let k = vandermonde_kernel(&lambda, &ones, &ones, 0.02, Rule::Zoh, 300)
+            .expect("valid");
+        for l in [0, 7, 50, 133] {
+            let expect = k[l] * (-1.0f64).exp();
+            assert!(
+                (k[l + 100] - expect).abs() <= 1e-12 * (1.0 + k[l].abs()),
+                "N={n}, ℓ={l}"
+            );
+        }
+    }
+}
