@@ -1,13 +1,16 @@
 //! Chapter 5: the S4D initialisations: their spectra, and the kernels they
-//! start from. Writes `chapters/figures/ch05/spectra.svg` and
-//! `chapters/figures/ch05/kernels.svg`.
+//! start from; Δ as a timescale; S4D-LegS against S4-LegS. Writes
+//! `chapters/figures/ch05/{spectra,kernels,timescale,legs-diagonal}.svg`.
 //!
 //! Run: `cargo run --release --example ch05_s4d`
 
 use std::process::ExitCode;
 
-use nalgebra::Complex;
-use ssm_lineage::lssl::Rule;
+use nalgebra::{Complex, DVector};
+use ssm_lineage::hippo::transitions::legs;
+use ssm_lineage::lssl::views::kernel_naive;
+use ssm_lineage::lssl::{Rule, Ssm, discretize};
+use ssm_lineage::s4::nplr::nplr_legs;
 use ssm_lineage::s4d::S4dInit;
 use ssm_lineage::s4d::init::{eigenvalues, input_vector};
 use ssm_lineage::s4d::kernel::vandermonde_kernel;
@@ -47,7 +50,7 @@ fn kernels() -> ssm_lineage::Result<()> {
     for (init, title) in INITS {
         let lambda = eigenvalues(init, N)?;
         let b = input_vector(init, N)?;
-        let mut plot = LinePlot::new(title, "lag ℓ (steps)", "K̄_ℓ / Δ");
+        let mut plot = LinePlot::new(title, "lag ℓ (steps)", "K̄[ℓ] / Δ");
         for dt in [0.01, 0.03, 0.1] {
             let k = vandermonde_kernel(&lambda, &b, &c, dt, Rule::Zoh, len)?;
             plot = plot.line(
@@ -63,7 +66,71 @@ fn kernels() -> ssm_lineage::Result<()> {
     save_grid(&figure_path("ch05", "kernels.svg"), &plots, 2)
 }
 
+/// Δ is a timescale: one S4D-Lin kernel (N = 8) at three steps, against
+/// the lag in steps and against the time ℓΔ, where the three fall on one
+/// curve.
+fn timescale() -> ssm_lineage::Result<()> {
+    let n = 8;
+    let lambda = eigenvalues(S4dInit::Lin, n)?;
+    let b = input_vector(S4dInit::Lin, n)?;
+    let c: Vec<Complex<f64>> = (0..n / 2)
+        .map(|k| Complex::new(1.0 / (1.0 + k as f64), 0.0))
+        .collect();
+    let mut steps = LinePlot::new("Against the lag", "lag ℓ (steps)", "K̄[ℓ] / Δ");
+    let mut time = LinePlot::new("Against the time ℓΔ", "time ℓΔ", "K̄[ℓ] / Δ");
+    for dt in [0.01, 0.02, 0.05] {
+        let len = (6.0 / dt) as usize;
+        let k = vandermonde_kernel(&lambda, &b, &c, dt, Rule::Zoh, len)?;
+        let scaled = |x: fn(usize, f64) -> f64| -> Vec<(f64, f64)> {
+            k.iter()
+                .enumerate()
+                .map(|(l, v)| (x(l, dt), v / dt))
+                .collect()
+        };
+        let name = format!("Δ = {dt}");
+        steps = steps.line(&name, scaled(|l, _| l as f64));
+        time = time.line(&name, scaled(|l, dt| l as f64 * dt));
+    }
+    save_grid(&figure_path("ch05", "timescale.svg"), &[steps, time], 1)
+}
+
+/// "Diagonal is enough": the kernel of HiPPO-LegS (dense, N = 16, 64, 256)
+/// against S4D-LegS, its normal part alone with B halved, for the output
+/// row C_n = 1/(1 + n), at Δ = 0.01 (ZOH), against the time ℓΔ.
+fn legs_diagonal() -> ssm_lineage::Result<()> {
+    let dt = 0.01;
+    let len = 500;
+    let mut plots = Vec::new();
+    for n in [16, 64, 256] {
+        let t = legs(n)?;
+        let c = DVector::from_fn(n, |i, _| 1.0 / (1.0 + i as f64));
+        let full = Ssm::new(t.a, t.b, c.clone(), 0.0)?;
+        let dense = kernel_naive(&discretize(&full, dt, Rule::Zoh)?, len);
+        let dplr = nplr_legs(n)?;
+        let c_modes: Vec<Complex<f64>> = (0..n / 2)
+            .map(|k| (0..n).map(|i| dplr.v[(i, k)] * c[i]).sum())
+            .collect();
+        let half_b: Vec<Complex<f64>> = dplr.b.iter().map(|b| b * 0.5).collect();
+        let diagonal =
+            vandermonde_kernel(&dplr.lambda, &half_b, &c_modes, dt, Rule::Zoh, len)?;
+        let curve = |k: &[f64]| -> Vec<(f64, f64)> {
+            k.iter()
+                .enumerate()
+                .map(|(l, v)| (l as f64 * dt, v / dt))
+                .collect()
+        };
+        plots.push(
+            LinePlot::new(&format!("N = {n}"), "time ℓΔ", "K̄[ℓ] / Δ")
+                .line("S4D-LegS (Λ alone, B/2)", curve(&diagonal))
+                .line("S4-LegS (A = Λ − PP*)", curve(&dense)),
+        );
+    }
+    save_grid(&figure_path("ch05", "legs-diagonal.svg"), &plots, 1)
+}
+
 fn run() -> ssm_lineage::Result<()> {
     spectra()?;
-    kernels()
+    kernels()?;
+    timescale()?;
+    legs_diagonal()
 }
