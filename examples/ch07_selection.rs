@@ -1,18 +1,20 @@
 //! Chapter 7: what selection does. (1) A hand-set selective SSM (one state,
 //! A = −1, exact ZOH, Δ = softplus(10·m − 5) from a marker feature m) on
 //! noise with a few marked tokens: it resets on the marked ones and ignores
-//! the rest. (2) A random Mamba block on random tokens: Δ relative to each
-//! channel's mean, and the norm of the SSM state over time. (3) Why there is no
+//! the rest, beside the best time-invariant filter fitted by least squares.
+//! (2) A random Mamba block on random tokens: Δ relative to each channel's
+//! mean. (3) Why there is no
 //! convolution any more: the input→output matrix of one selective channel
 //! beside the Toeplitz matrix of a time-invariant (S4D) one. Writes
-//! `chapters/figures/ch07/{selection,state-norms,delta,matrix-selective,matrix-s4d}.svg`.
+//! `chapters/figures/ch07/{selection,selection-vs-lti,delta,matrix-selective,matrix-s4d}.svg`.
 //!
 //! Run: `cargo run --release --example ch07_selection`
 
 use std::process::ExitCode;
 
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, DVector};
 use rand::RngExt;
+use ssm_lineage::lssl::fit::{apply_causal_filter, best_causal_filter};
 use ssm_lineage::mamba::selective::softplus;
 use ssm_lineage::mamba::{
     BRule, MambaConfig, MambaModel, SelectiveScan, selective_scan, transfer_matrix,
@@ -28,23 +30,38 @@ fn main() -> ExitCode {
     exit_code("ch07_selection", run())
 }
 
-/// Noise everywhere; marked tokens (m = 1) at a few places carry a value.
-fn marked_sequence() -> (Vec<f64>, Vec<f64>) {
-    let mut rng = seeded(7);
+/// Noise everywhere; marked tokens (m = 1) at `marks` carry a value.
+fn marked(seed: u64, marks: &[(usize, f64)]) -> (Vec<f64>, Vec<f64>) {
+    let mut rng = seeded(seed);
     let mut u: Vec<f64> = (0..LEN)
         .map(|_| 0.3 * rng.random_range(-1.0..1.0))
         .collect();
     let mut m = vec![0.0; LEN];
-    for (t, value) in [(15, 1.0), (50, -0.8), (85, 0.6)] {
+    for &(t, value) in marks {
         u[t] = value;
         m[t] = 1.0;
     }
     (u, m)
 }
 
-fn selection() -> ssm_lineage::Result<()> {
-    let (u, m) = marked_sequence();
-    let u_m = DMatrix::from_column_slice(LEN, 1, &u);
+/// The sequence the figures show: three marked tokens.
+fn marked_sequence() -> (Vec<f64>, Vec<f64>) {
+    marked(7, &[(15, 1.0), (50, -0.8), (85, 0.6)])
+}
+
+/// A training sequence: three marks at random places with random values.
+fn random_marked(seed: u64) -> (Vec<f64>, Vec<f64>) {
+    let mut rng = seeded(seed ^ 0x5eed);
+    let marks: Vec<(usize, f64)> = (0..3)
+        .map(|_| (rng.random_range(0..LEN), rng.random_range(-1.0..1.0)))
+        .collect();
+    marked(seed, &marks)
+}
+
+/// The hand-set selective SSM: one state, A = −1, exact ZOH,
+/// Δ = softplus(10·m − 5). Returns Δ before softplus and the state.
+fn selective_state(u: &[f64], m: &[f64]) -> (DMatrix<f64>, Vec<f64>) {
+    let u_m = DMatrix::from_column_slice(LEN, 1, u);
     let delta = DMatrix::from_fn(LEN, 1, |t, _| 10.0 * m[t] - 5.0);
     let (a, ones) = (
         DMatrix::from_element(1, 1, -1.0),
@@ -53,23 +70,74 @@ fn selection() -> ssm_lineage::Result<()> {
     let args = SelectiveScan::new(&u_m, &delta, &a, &ones, &ones)
         .with_delta_bias(None, true)
         .with_b_rule(BRule::Zoh);
-    let h = selective_scan(&args).y;
+    let h = selective_scan(&args).y.column(0).iter().copied().collect();
+    (delta, h)
+}
+
+/// Both inputs, u and the marker m, as the two channels a time-invariant
+/// system may read.
+fn channels(u: &[f64], m: &[f64]) -> DMatrix<f64> {
+    DMatrix::from_fn(LEN, 2, |t, c| if c == 0 { u[t] } else { m[t] })
+}
+
+fn selection() -> ssm_lineage::Result<()> {
+    let (u, m) = marked_sequence();
+    let (delta, h) = selective_state(&u, &m);
     let series =
         |f: &dyn Fn(usize) -> f64| (0..LEN).map(|t| (t as f64, f(t))).collect();
     let plots = [
-        LinePlot::new("Input: noise and three marked tokens", "step t", "u_t")
-            .line("u_t", series(&|t| u[t])),
+        LinePlot::new("Input: noise and three marked tokens", "step t", "uₜ")
+            .line("uₜ", series(&|t| u[t])),
         LinePlot::new(
-            "Step size Δ_t = softplus(10·m_t − 5)",
+            "Step size Δₜ = softplus(10·mₜ − 5)",
             "step t",
-            "Δ_t (log scale)",
+            "Δₜ (log scale)",
         )
         .scales(Scale::Linear, Scale::Log)
-        .line("Δ_t", series(&|t| softplus(delta[(t, 0)]))),
-        LinePlot::new("State: holds the last marked value", "step t", "h_t")
-            .line("h_t", series(&|t| h[(t, 0)])),
+        .line("Δₜ", series(&|t| softplus(delta[(t, 0)]))),
+        LinePlot::new("State: holds the last marked value", "step t", "hₜ")
+            .line("hₜ", series(&|t| h[t])),
     ];
-    save_grid(&figure_path("ch07", "selection.svg"), &plots, 3)
+    save_grid(&figure_path("ch07", "selection.svg"), &plots, 1)?;
+    // The best time-invariant system of any size: a least-squares causal
+    // filter over all LEN taps of both channels, fitted on 400 sequences.
+    let examples: Vec<(DMatrix<f64>, DVector<f64>)> = (0..400)
+        .map(|seed| {
+            let (u, m) = random_marked(seed);
+            (
+                channels(&u, &m),
+                DVector::from_vec(selective_state(&u, &m).1),
+            )
+        })
+        .collect();
+    let k = best_causal_filter(&examples, LEN)?;
+    let held_out: Vec<(DMatrix<f64>, DVector<f64>)> = (1000..1200)
+        .map(|seed| {
+            let (u, m) = random_marked(seed);
+            (
+                channels(&u, &m),
+                DVector::from_vec(selective_state(&u, &m).1),
+            )
+        })
+        .collect();
+    let (mut residual, mut total) = (0.0, 0.0);
+    for (x, y) in &held_out {
+        residual += (apply_causal_filter(&k, x) - y).norm_squared();
+        total += y.map(|v| v * v).sum();
+    }
+    println!(
+        "best time-invariant filter: {:.0}% of the selective state's energy unexplained on 200 held-out sequences",
+        100.0 * residual / total
+    );
+    let lti = apply_causal_filter(&k, &channels(&u, &m));
+    LinePlot::new(
+        "The selective state and the best time-invariant fit",
+        "step t",
+        "hₜ",
+    )
+    .line("selective SSM (Δ from the marker)", series(&|t| h[t]))
+    .line("best time-invariant filter (fitted)", series(&|t| lti[t]))
+    .save(&figure_path("ch07", "selection-vs-lti.svg"))
 }
 
 fn random_block() -> ssm_lineage::Result<()> {
@@ -77,20 +145,6 @@ fn random_block() -> ssm_lineage::Result<()> {
     let model = MambaModel::new(&config, 3)?;
     let mut rng = seeded(8);
     let tokens: Vec<usize> = (0..LEN).map(|_| rng.random_range(0..16)).collect();
-    // Recurrent mode: the state norm after every token.
-    let mut caches = model.empty_caches();
-    let mut norms = Vec::new();
-    for (t, &token) in tokens.iter().enumerate() {
-        model.step(token, &mut caches)?;
-        norms.push((t as f64, caches[0].ssm_state.norm()));
-    }
-    LinePlot::new(
-        "A random Mamba block (d_model = 32): size of the SSM state",
-        "step t",
-        "‖h_t‖",
-    )
-    .line("‖h_t‖ over 64 channels × 16 states", norms)
-    .save(&figure_path("ch07", "state-norms.svg"))?;
     // Parallel mode: Δ for every channel and step.
     let (norm, block) = &model.layers[0];
     let h = DMatrix::from_fn(LEN, config.d_model, |t, j| {

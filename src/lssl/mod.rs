@@ -10,6 +10,7 @@
 //! own step Δ; [`gating`] shows that a sigmoid gate is a discretization.
 
 pub mod discretize;
+pub mod fit;
 pub mod gating;
 pub mod layer;
 pub mod system;

@@ -153,3 +153,26 @@ fn empty_sequences_are_empty() {
     let r = returns(move || continuous_response(&ssm, &[], 0.1, 3)).expect("valid");
     assert!(r.is_empty());
 }
+
+/// The best causal filter (chapter 7's comparison) refuses what it cannot
+/// determine, and names mismatched examples.
+#[test]
+fn the_least_squares_filter_refuses_what_it_cannot_determine() {
+    use nalgebra::DVector;
+    use ssm_lineage::lssl::fit::{apply_causal_filter, best_causal_filter};
+    rejects(|| best_causal_filter(&[], 4), "examples");
+    let silent = vec![(DMatrix::zeros(6, 1), DVector::from_element(6, 1.0))];
+    let s = silent.clone();
+    rejects(move || best_causal_filter(&s, 0), "taps");
+    // An input of zeros cannot tell its taps apart: singular.
+    rejects(move || best_causal_filter(&silent, 4), "singular");
+    let bad = vec![(DMatrix::zeros(6, 1), DVector::zeros(5))];
+    panics_naming(
+        move || best_causal_filter(&bad, 2),
+        &["best_causal_filter", "(6, 1)", "(5,)"],
+    );
+    panics_naming(
+        || apply_causal_filter(&DMatrix::zeros(3, 2), &DMatrix::zeros(6, 1)),
+        &["apply_causal_filter", "(3, 2)", "(6, 1)"],
+    );
+}
