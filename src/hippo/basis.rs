@@ -5,7 +5,7 @@ use crate::support::shapes::fits;
 /// $P_0(x), \dots, P_{n-1}(x)$, the Legendre polynomials on $[-1, 1]$
 /// ($P_n(1) = 1$).
 ///
-/// Implements Eq. (H12): $(k+1) P_{k+1}(x) = (2k+1)\, x P_k(x) - k P_{k-1}(x)$,
+/// Implements Eq. (H9): $(k+1) P_{k+1}(x) = (2k+1)\, x P_k(x) - k P_{k-1}(x)$,
 /// $P_0 = 1$, $P_1 = x$.
 ///
 /// # Panics
@@ -31,7 +31,7 @@ pub fn legendre(n: usize, x: f64) -> Vec<f64> {
 /// $L_0(x), \dots, L_{n-1}(x)$, the Laguerre polynomials, orthonormal under
 /// the weight $e^{-x}$ on $[0, \infty)$.
 ///
-/// Implements Eq. (H13): $(k+1) L_{k+1}(x) = (2k+1-x) L_k(x) - k L_{k-1}(x)$,
+/// Implements Eq. (H10): $(k+1) L_{k+1}(x) = (2k+1-x) L_k(x) - k L_{k-1}(x)$,
 /// $L_0 = 1$, $L_1 = 1 - x$.
 ///
 /// # Panics

@@ -26,7 +26,7 @@ pub enum LegsRule {
 /// One step of the LegS recurrence, with triangular solves: $A$ is
 /// lower-triangular, so each implicit step costs $O(N^2)$, not $O(N^3)$.
 ///
-/// Implements Eq. (H7): $c_t = \bar A_t c_{t-1} + \bar B_t f_t$ for
+/// Implements Eq. (H8): $c_t = \bar A_t c_{t-1} + \bar B_t f_t$ for
 /// $t = 1, 2, \dots$, with $\bar A_t$, $\bar B_t$ of the [`LegsRule`] applied
 /// to $A/t$ and $B/t$. It does not depend on any step size Δ.
 ///

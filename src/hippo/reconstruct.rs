@@ -18,7 +18,7 @@ fn sqrt_odd(n: usize) -> f64 {
 
 /// LegS: the whole history $[0, t]$.
 ///
-/// Implements Eq. (H9): $\hat f(v) = \sum_n c_n \sqrt{2n+1}\, P_n(2v - 1)$,
+/// Implements Eq. (H11): $\hat f(v) = \sum_n c_n \sqrt{2n+1}\, P_n(2v - 1)$,
 /// $v = x/t$.
 ///
 /// # References
@@ -36,7 +36,7 @@ pub fn reconstruct_legs(c: &DVector<f64>, grid: &[f64]) -> Vec<f64> {
 
 /// LegT in the LMU form: the window $[t - \theta, t]$.
 ///
-/// Implements Eq. (H10): $\hat f(v) = \sum_n c_n P_n(1 - 2v)$ with $v = (x - t
+/// Implements Eq. (H12): $\hat f(v) = \sum_n c_n P_n(1 - 2v)$ with $v = (x - t
 /// + \theta)/\theta$, i.e. $\sum_n (-1)^n c_n P_n(2v - 1)$.
 ///
 /// # References
@@ -55,7 +55,7 @@ pub fn reconstruct_legt_lmu(c: &DVector<f64>, grid: &[f64]) -> Vec<f64> {
 /// LegS used as a time-invariant system (as S4 does): the history seen
 /// through exponentially warped Legendre polynomials.
 ///
-/// Implements Eq. (H11): $\hat f(t - s) = \sum_n x_n \sqrt{2n+1}\,
+/// Implements Eq. (H15): $\hat f(t - s) = \sum_n x_n \sqrt{2n+1}\,
 /// P_n(2e^{-s} - 1)$ for lags $s \ge 0$, because $e^{sA}B = [\sqrt{2n+1}\,
 /// P_n(2e^{-s} - 1)\, e^{-s}]_n$.
 ///
@@ -74,7 +74,7 @@ pub fn reconstruct_legs_lti(x: &DVector<f64>, lags: &[f64]) -> Vec<f64> {
 
 /// LagT (Theorem 1): the history under the decaying measure $e^{-s}$.
 ///
-/// Implements Eq. (H14): $\hat f(t - s) = \sum_n c_n L_n(s)$.
+/// Implements Eq. (H13): $\hat f(t - s) = \sum_n c_n L_n(s)$.
 // ANCHOR: reconstruct_lagt
 pub fn reconstruct_lagt(c: &DVector<f64>, lags: &[f64]) -> Vec<f64> {
     lags.iter()
@@ -109,7 +109,7 @@ pub fn fout_basis(n: usize, s: f64) -> Vec<f64> {
 
 /// FouT: the window of the last 2 time units in a truncated Fourier basis.
 ///
-/// Implements Eq. (H15): $\hat f(t - s) = \sum_n c_n g_n(s)$ for
+/// Implements Eq. (H14): $\hat f(t - s) = \sum_n c_n g_n(s)$ for
 /// $0 \le s < 2$, with $g$ = [`fout_basis`] (since $e^{sA}B \approx \frac12 g(s)$
 /// on the window).
 // ANCHOR: reconstruct_fout

@@ -157,7 +157,7 @@ pub fn legs(n: usize) -> Result<Transition> {
 /// S4-FouT: a truncated Fourier basis over a window of 2 time units, state
 /// interleaved as $[\cos_0, \sin_0, \cos_1, \sin_1, \dots]$.
 ///
-/// Implements Eq. (H8): $A = \pi(-\operatorname{diag}(d, +1) +
+/// Implements Eq. (H7): $A = \pi(-\operatorname{diag}(d, +1) +
 /// \operatorname{diag}(d, -1)) - B B^\top$ with $d = (0, 0, 1, 0, 2, 0, \dots)$,
 /// $B_0 = 1$, $B_{2k} = \sqrt 2$ for $k \ge 1$, $B_{2k+1} = 0$.
 ///

@@ -287,7 +287,7 @@ fn zoh_diagonal(
 /// The closed forms of every rule for a diagonal $A = \operatorname{diag}(\lambda)$,
 /// elementwise and over complex numbers (the form chapter 5 uses).
 ///
-/// Implements Eq. (L12): forward Euler $1 + \Delta\lambda$, $\Delta b$;
+/// Implements Eq. (L8): forward Euler $1 + \Delta\lambda$, $\Delta b$;
 /// backward Euler $\frac{1}{1 - \Delta\lambda}$, $\frac{\Delta b}{1 - \Delta\lambda}$;
 /// bilinear $\frac{1 + \Delta\lambda/2}{1 - \Delta\lambda/2}$,
 /// $\frac{\Delta b}{1 - \Delta\lambda/2}$; ZOH $e^{\Delta\lambda}$,

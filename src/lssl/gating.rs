@@ -7,7 +7,7 @@ pub fn sigmoid(z: f64) -> f64 {
 
 /// One step of a gated (leaky) update, as in a GRU's interpolation.
 ///
-/// Implements Eq. (L11): $x_t = (1 - \sigma(z_t))\, x_{t-1} + \sigma(z_t)\, u_t$,
+/// Implements Eq. (L12): $x_t = (1 - \sigma(z_t))\, x_{t-1} + \sigma(z_t)\, u_t$,
 /// which is backward Euler of $\dot x = -x + u$ with step $\Delta_t = e^{z_t}$:
 /// $\frac{1}{1 + e^{z}} = 1 - \sigma(z)$ and $\frac{e^{z}}{1 + e^{z}} = \sigma(z)$.
 ///

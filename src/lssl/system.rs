@@ -108,7 +108,7 @@ impl Ssm {
 /// A discretized system: $\bar A$, $\bar B$ from a rule and a step Δ, with
 /// $C$ and $D$ unchanged.
 ///
-/// Implements Eq. (L8): $x_k = \bar A x_{k-1} + \bar B u_k$,
+/// Implements Eq. (L9): $x_k = \bar A x_{k-1} + \bar B u_k$,
 /// $y_k = C x_k + D u_k$.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiscreteSsm {

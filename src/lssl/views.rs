@@ -15,7 +15,7 @@ impl Recurrent for DiscreteSsm {
         DVector::zeros(self.n())
     }
 
-    /// Implements Eq. (L8): $x_k = \bar A x_{k-1} + \bar B u_k$, $y_k = C x_k + D u_k$.
+    /// Implements Eq. (L9): $x_k = \bar A x_{k-1} + \bar B u_k$, $y_k = C x_k + D u_k$.
     // ANCHOR: ssm_step
     fn step(&self, x: &mut DVector<f64>, u_t: &DVector<f64>) -> DVector<f64> {
         assert_eq!(
@@ -33,7 +33,7 @@ impl Recurrent for DiscreteSsm {
 /// The convolution kernel by repeated products (the Krylov sequence), in
 /// O(N²L): the definition every faster kernel in the book is checked against.
 ///
-/// Implements Eq. (L9): $\bar K = (C\bar B,\ C\bar A\bar B,\ \dots,\
+/// Implements Eq. (L10): $\bar K = (C\bar B,\ C\bar A\bar B,\ \dots,\
 /// C\bar A^{L-1}\bar B)$, so that $y = \bar K * u + D u$.
 ///
 /// # Shapes
@@ -72,7 +72,7 @@ impl Convolutional for DiscreteSsm {
 /// $x(0) = 0$. Returns `(t, y(t))` at `substeps` points per step, the last of
 /// each step at $t = (k+1)\Delta$, where it equals the ZOH recurrence's $y_k$.
 ///
-/// Implements Eq. (L10): $x(t + \tau) = e^{\tau A} x(t) +
+/// Implements Eq. (L11): $x(t + \tau) = e^{\tau A} x(t) +
 /// \big(\int_0^\tau e^{sA} ds\big) B u_k$ for $0 \le \tau \le \Delta$.
 ///
 /// # Shapes

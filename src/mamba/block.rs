@@ -145,7 +145,7 @@ impl MambaBlock {
     /// The block on a whole sequence: the selection, the selective scan with
     /// skip and gate, the output projection.
     ///
-    /// Implements Eq. (M5): $y = \mathrm{S6}(x, \Delta, A, B, C, D)\cdot\mathrm{SiLU}(z)$,
+    /// Implements Eq. (M6): $y = \mathrm{S6}(x, \Delta, A, B, C, D)\cdot\mathrm{SiLU}(z)$,
     /// then $y W_{out}$, with the selection of Eq. (M1).
     ///
     /// # Shapes
@@ -188,7 +188,7 @@ impl MambaBlock {
     /// window rolls left by one and takes the new raw input; the SSM takes
     /// one step of the recurrence, channel by channel.
     ///
-    /// Implements Eq. (M7): $h_t = e^{\Delta_t A} \odot h_{t-1} + \Delta_t B_t x_t$,
+    /// Implements Eq. (M9): $h_t = e^{\Delta_t A} \odot h_{t-1} + \Delta_t B_t x_t$,
     /// $y_t = (h_t C_t + D x_t)\,\mathrm{SiLU}(z_t)$.
     ///
     /// # Shapes
@@ -281,7 +281,7 @@ impl Recurrent for MambaBlock {
 /// The depthwise causal convolution: channel $c$'s output at $t$ is
 /// $\sum_{k} w_{c,k}\, x_{t-(K-1)+k, c} + b_c$, with zeros before the start.
 ///
-/// Implements Eq. (M6): $y_{t,c} = b_c + \sum_{k=0}^{K-1} w_{c,k}\, x_{t-K+1+k,\,c}$.
+/// Implements Eq. (M2): $y_{t,c} = b_c + \sum_{k=0}^{K-1} w_{c,k}\, x_{t-K+1+k,\,c}$.
 ///
 /// # Shapes
 /// `x`: `(len, d)`, `w`: `(d, K)`, `b`: `(d,)` → `(len, d)`.

@@ -164,7 +164,7 @@ impl MambaBlock {
     /// gradient and every parameter's, as a block of the same shapes (its
     /// `A_log` holds ∂ℓ/∂A_log).
     ///
-    /// Implements Eq. (G4): the forward of Eq. (M5) in reverse, `out_proj`,
+    /// Implements Eq. (G5): the forward of Eq. (M6) in reverse, `out_proj`,
     /// the scan (Eq. G1), $\partial A_{\log} = \partial A \odot A$, the Δ and
     /// selection projections, SiLU, the convolution (Eq. G3), `in_proj`.
     ///

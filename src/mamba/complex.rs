@@ -44,8 +44,8 @@ impl ComplexInput<'_> {
 /// one mode of each conjugate pair kept, as S4D and the reference do.
 /// $\Delta_t$ = softplus(`delta` + bias) if `softplus`, else `delta`.
 ///
-/// Implements Eqs. (M2) and (M3) with $A \in \mathbb{C}^{d \times n}$ and
-/// the output $2\,\mathrm{Re}$ of Eq. (D4).
+/// Implements Eqs. (M3) and (M4) with $A \in \mathbb{C}^{d \times n}$ and
+/// the output $2\,\mathrm{Re}$ of Eq. (D1).
 ///
 /// # Shapes
 /// `u`, `delta`: `(len, d)`; `a`: `(d, n)`; `b`, `c`: see [`ComplexInput`]

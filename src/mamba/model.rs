@@ -31,7 +31,7 @@ impl RmsNorm {
         }
     }
 
-    /// Implements Eq. (M8): $y = \frac{x}{\sqrt{\mathrm{mean}(x^2) + \epsilon}} \odot w$.
+    /// Implements Eq. (M7): $y = \frac{x}{\sqrt{\mathrm{mean}(x^2) + \epsilon}} \odot w$.
     ///
     /// # Shapes
     /// `(d,)` → `(d,)`.
@@ -156,7 +156,7 @@ impl MambaModel {
     /// The hidden states after the final norm for a whole sequence, and each
     /// block's cache for continuing it.
     ///
-    /// Implements Eq. (M9): $r \leftarrow r + \mathrm{Mamba}(\mathrm{RMSNorm}(r))$
+    /// Implements Eq. (M8): $r \leftarrow r + \mathrm{Mamba}(\mathrm{RMSNorm}(r))$
     /// for every block, then $\mathrm{RMSNorm}_f(r)$.
     ///
     /// # Errors

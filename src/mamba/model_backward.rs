@@ -12,7 +12,7 @@ impl RmsNorm {
     /// The backward pass of [`RmsNorm::apply_rows`]: the input's gradient
     /// and the weight's.
     ///
-    /// Implements Eq. (G5): with $s = (\overline{x^2} + \epsilon)^{-1/2}$ and
+    /// Implements Eq. (G6): with $s = (\overline{x^2} + \epsilon)^{-1/2}$ and
     /// $g = \partial y \odot w$, $\partial x = s\,g - \frac{s^3}{d}\,(g\cdot x)\,x$,
     /// $\partial w = \sum_t s_t\, x_t \odot \partial y_t$.
     ///
@@ -109,7 +109,7 @@ impl MambaModel {
     /// parameter's gradient, as a model of the same shapes. The embedding's
     /// gradient collects both of its uses: the head and the token lookup.
     ///
-    /// Implements Eq. (G6): $\partial E = h^\top \partial Z + $ (the rows of
+    /// Implements Eq. (G7): $\partial E = h^\top \partial Z + $ (the rows of
     /// $\partial r_0$ added to each token's column), and through the residual
     /// stream $\partial r_{i} = \partial r_{i+1} + \mathrm{norm}_i^\top(\mathrm{block}_i^\top(\partial r_{i+1}))$.
     ///

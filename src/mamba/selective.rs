@@ -167,7 +167,7 @@ impl<'a> SelectiveScan<'a> {
 
     /// The discretized pair $(\bar A, \bar B)$ of channel `ch`, state `k`, step `t`.
     ///
-    /// Implements Eq. (M2): $\bar A = e^{\Delta A}$ and $\bar B = \Delta B$
+    /// Implements Eq. (M3): $\bar A = e^{\Delta A}$ and $\bar B = \Delta B$
     /// (reference code) or $\bar B = \frac{e^{\Delta A} - 1}{A} B$ (exact ZOH).
     // ANCHOR: discretize_selective
     pub fn discretized(&self, t: usize, ch: usize, k: usize) -> (f64, f64) {
@@ -211,7 +211,7 @@ pub fn silu(x: f64) -> f64 {
 /// The readable selective scan: for every channel and state, the recurrence
 /// over time, one step at a time, exactly as the reference code's loop.
 ///
-/// Implements Eq. (M3): $h_t = \bar A_t h_{t-1} + \bar B_t u_t$,
+/// Implements Eq. (M4): $h_t = \bar A_t h_{t-1} + \bar B_t u_t$,
 /// $y_t = C_t h_t + D u_t$, and $y_t \leftarrow y_t \cdot \mathrm{SiLU}(z_t)$ if
 /// a gate is given.
 ///

@@ -125,7 +125,7 @@ fn b_bar_partials(rule: BRule, dt: f64, a: f64, b: f64) -> [f64; 3] {
 /// holds $\bar A_{t+1} \odot \lambda_{t+1}$ and leaves with
 /// $\bar A_t \odot \lambda_t$), and every argument's share of the gradient.
 ///
-/// Implements Eq. (G1): $\lambda_t = \hat g_t C_t + \bar A_{t+1}\odot\lambda_{t+1}$,
+/// Implements Eq. (G4): $\lambda_t = \hat g_t C_t + \bar A_{t+1}\odot\lambda_{t+1}$,
 /// $\partial\bar B_t = \lambda_t u_t$, $\partial\bar A_t = \lambda_t \odot h_{t-1}$,
 /// $\partial C_t = \hat g_t h_t$.
 // ANCHOR: scan_backward_step
@@ -185,7 +185,7 @@ fn backward_step(
 /// states from the kept one, then runs the adjoint recurrence backward in
 /// time through it.
 ///
-/// Implements Eq. (G1) (see `backward_step`); the adjoint is itself a linear
+/// Implements Eq. (G4) (see `backward_step`); the adjoint is itself a linear
 /// recurrence, run right to left with the decay shifted by one step.
 ///
 /// # Shapes

@@ -14,7 +14,7 @@ use crate::scan::prefix::scan_chunked;
 /// time-invariant SSM gives a Toeplitz $M$ (a convolution); a selective one
 /// does not.
 ///
-/// Implements Eq. (M4): $M_{ts} = \sum_k C_{t,k} \big(\prod_{r=s+1}^{t} \bar A_{r,k}\big) \bar B_{s,k}$.
+/// Implements Eq. (M5): $M_{ts} = \sum_k C_{t,k} \big(\prod_{r=s+1}^{t} \bar A_{r,k}\big) \bar B_{s,k}$.
 ///
 /// # Shapes
 /// → `(len, len)`.
@@ -49,7 +49,7 @@ pub fn transfer_matrix(args: &SelectiveScan, channel: usize) -> DMatrix<f64> {
 /// The same numbers as [`super::selective::selective_scan`], combined in
 /// another order.
 ///
-/// Implements Eq. (M3) through Eqs. (P1) and (P5).
+/// Implements Eq. (M4) through Eqs. (P1) and (P5).
 ///
 /// # Panics
 /// If `chunk` is 0.

@@ -94,7 +94,7 @@ pub fn squared_loss(
 
 /// Backpropagation through time for [`squared_loss`].
 ///
-/// Implements Eq. (R10): with $e_t = y_t - y^\star_t$, the gradient reaching
+/// Implements Eq. (R6): with $e_t = y_t - y^\star_t$, the gradient reaching
 /// $h_t$ is $g_t = W_{hy}^\top e_t + W_{hh}^\top \delta_{t+1}$ and
 /// $\delta_t = (1 - h_t^2) \odot g_t$; the weight gradients sum
 /// $\delta_t h_{t-1}^\top$, $\delta_t x_t^\top$, $e_t h_t^\top$ over time.

@@ -97,7 +97,7 @@ impl Recurrent for LinearRnn {
         DVector::zeros(self.n())
     }
 
-    /// Implements Eq. (R6): $h_t = A h_{t-1} + b u_t$, $y_t = c^\top h_t$.
+    /// Implements Eq. (R8): $h_t = A h_{t-1} + b u_t$, $y_t = c^\top h_t$.
     // ANCHOR: linear_step
     fn step(&self, h: &mut DVector<f64>, u_t: &DVector<f64>) -> DVector<f64> {
         assert_eq!(
@@ -113,7 +113,7 @@ impl Recurrent for LinearRnn {
 }
 
 impl Convolutional for LinearRnn {
-    /// Implements Eq. (R7): $K = (c^\top b,  c^\top A b,  \dots,
+    /// Implements Eq. (R9): $K = (c^\top b,  c^\top A b,  \dots,
     /// c^\top A^{L-1} b)$, one matrix-vector product per tap (a Krylov sequence).
     // ANCHOR: linear_kernel
     fn kernel(&self, len: usize) -> DMatrix<f64> {

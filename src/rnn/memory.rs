@@ -6,7 +6,7 @@ use nalgebra::DMatrix;
 /// The fraction of the variance of the input `lag` steps ago that the best
 /// linear readout (with an intercept) of the state recovers.
 ///
-/// Implements Eq. (R11): $R^2_k = 1 - \frac{\sum_t (u_{t-k} - \hat w^\top
+/// Implements Eq. (R7): $R^2_k = 1 - \frac{\sum_t (u_{t-k} - \hat w^\top
 /// [h_t; 1])^2}{\sum_t (u_{t-k} - \bar u)^2}$ with $\hat w$ the least-squares fit
 /// over $t \ge$ `washout`.
 ///

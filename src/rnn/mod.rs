@@ -3,11 +3,11 @@
 //!
 //! - [`elman`]: the model, Eqs. (R1)–(R2);
 //! - [`bptt`]: backpropagation through time and the Jacobian product whose
-//!   norm vanishes or explodes, Eqs. (R3)–(R5) and (R10);
+//!   norm vanishes or explodes, Eqs. (R3)–(R5) and (R6);
 //! - [`linear`]: drop the `tanh` and the recurrence becomes a convolution,
-//!   Eqs. (R6)–(R7), the bridge to chapter 2;
+//!   Eqs. (R8)–(R9), the bridge to chapter 2;
 //! - [`memory`]: how much of the past a linear readout recovers from the
-//!   state, Eq. (R11).
+//!   state, Eq. (R7).
 
 pub mod bptt;
 pub mod elman;

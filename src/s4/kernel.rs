@@ -11,7 +11,7 @@ use crate::support::fft::ifft;
 
 /// The Cauchy sum at every node.
 ///
-/// Implements Eq. (S3): $k(z_j) = \sum_n \frac{v_n}{z_j - w_n}$, a product with the
+/// Implements Eq. (S4): $k(z_j) = \sum_n \frac{v_n}{z_j - w_n}$, a product with the
 /// Cauchy matrix $\big(\frac{1}{z_j - w_n}\big)_{jn}$, in $O(NL)$ without forming it.
 ///
 /// # Shapes
@@ -43,7 +43,7 @@ pub fn cauchy(
 /// One division per (node, pole) instead of one per sum: the fast path of
 /// [`cauchy`] for the S4 kernel, which needs $(r+1)^2$ sums at once.
 ///
-/// Implements Eq. (S3) for every numerator: $k_m(z_j) = \sum_n \frac{v_{m,n}}{z_j - w_n}$.
+/// Implements Eq. (S4) for every numerator: $k_m(z_j) = \sum_n \frac{v_{m,n}}{z_j - w_n}$.
 ///
 /// # Shapes
 /// `v`: `M × (N,)`, `z`: `(L,)`, `w`: `(N,)` → `M × (L,)`.
@@ -79,7 +79,7 @@ pub fn cauchy_many(
 
 /// The inverse of a diagonal-plus-rank-one matrix by the Woodbury identity.
 ///
-/// Implements Eq. (S4): $(R^{-1} + P Q^*)^{-1} = R - R P\,(1 + Q^* R P)^{-1} Q^* R$
+/// Implements Eq. (S5): $(R^{-1} + P Q^*)^{-1} = R - R P\,(1 + Q^* R P)^{-1} Q^* R$
 /// for diagonal $R$, in $O(N^2)$ here (the kernel only ever needs its
 /// bilinear forms, which cost $O(N)$).
 ///
@@ -202,7 +202,7 @@ pub fn with_conjugates(v: &[Complex<f64>]) -> Vec<Complex<f64>> {
 /// node, in $O(N^3)$ each: correct for any $\bar A$, but no faster than
 /// powers until $\bar A$ has structure.
 ///
-/// Implements Eq. (S7): $\hat K(\omega) = \sum_{\ell < L} C\bar A^\ell \bar B\,\omega^\ell = \tilde C (I - \bar A\omega)^{-1} \bar B$.
+/// Implements Eq. (S3): $\hat K(\omega) = \sum_{\ell < L} C\bar A^\ell \bar B\,\omega^\ell = \tilde C (I - \bar A\omega)^{-1} \bar B$.
 ///
 /// # Shapes
 /// `a_bar`: `(N, N)`, `b_bar`, `c_tilde`: `(N,)` → `(len,)`.
@@ -286,7 +286,7 @@ pub struct ResolventSums {
 }
 
 impl ResolventSums {
-    /// Every sum at the nodes `g`, by Eq. (S3) with the divisions shared
+    /// Every sum at the nodes `g`, by Eq. (S4) with the divisions shared
     /// ([`cauchy_many`]).
     pub fn new(dplr: &Dplr, c_tilde: &[Complex<f64>], g: &[Complex<f64>]) -> Self {
         let (lambda, b, c) = (
@@ -317,7 +317,7 @@ impl ResolventSums {
     /// The Woodbury identity at node `k`: $k_{00} - k_{01}(I + k_{11})^{-1}k_{10}$,
     /// an $r \times r$ solve.
     ///
-    /// Implements Eq. (S4) through its bilinear forms:
+    /// Implements Eq. (S5) through its bilinear forms:
     /// $\tilde C (R^{-1} + PP^*)^{-1} B = k_{00} - k_{01}(I + k_{11})^{-1}k_{10}$.
     // ANCHOR: woodbury
     pub fn woodbury(&self, k: usize) -> Complex<f64> {
@@ -367,7 +367,7 @@ pub fn kernel_from_half_spectrum(half: &[Complex<f64>], len: usize) -> Vec<f64> 
 /// rule, from $\tilde C = C(I - \bar A^L)$ (the parameter S4 trains): S4's
 /// Algorithm 1 in four steps, nodes, Cauchy sums, Woodbury, inverse FFT.
 ///
-/// Implements Eq. (S5): $\hat K(\omega) = \frac{2}{1+\omega}\big(k_{00} - k_{01}(I + k_{11})^{-1} k_{10}\big)$,
+/// Implements Eq. (S6): $\hat K(\omega) = \frac{2}{1+\omega}\big(k_{00} - k_{01}(I + k_{11})^{-1} k_{10}\big)$,
 /// $\bar K = \mathcal{F}^{-1}(\hat K)$. At $\omega = -1$ (even $L$) the limit
 /// $\hat K = \frac{\Delta}{2}\tilde C B$ is used. At a node that falls
 /// exactly on a pole (S4-FouT's $\lambda = 0$ at $\omega = 1$) the Cauchy

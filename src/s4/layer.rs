@@ -198,7 +198,7 @@ impl Recurrent for S4Layer {
         vec![vec![Complex::new(0.0, 0.0); self.lambda.len()]; self.width()]
     }
 
-    /// Implements Eq. (S6): $x_k = A_1\big(A_0 x_{k-1} + 2 B u_k\big)$ with
+    /// Implements Eq. (S7): $x_k = A_1\big(A_0 x_{k-1} + 2 B u_k\big)$ with
     /// $A_0 = \frac{2}{\Delta} I + \Lambda - PP^*$ and
     /// $A_1 = D - DP(1 + P^*DP)^{-1}P^*D$, $D = (\frac{2}{\Delta} - \Lambda)^{-1}$:
     /// the bilinear step in $O(N)$; $y_k = \mathrm{Re}(C x_k) + D u_k$.

@@ -11,11 +11,11 @@ use crate::s4::nplr::nplr_legs;
 /// An initialisation of the diagonal $A$.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum S4dInit {
-    /// S4D-Lin, Eq. (D1): $-\tfrac12 + i\pi n$ (an approximation of S4-FouT).
+    /// S4D-Lin, Eq. (D3): $-\tfrac12 + i\pi n$ (an approximation of S4-FouT).
     Lin,
-    /// S4D-Inv, Eq. (D2): $-\tfrac12 + i\frac{N}{\pi}\big(\frac{N}{2n+1} - 1\big)$.
+    /// S4D-Inv, Eq. (D4): $-\tfrac12 + i\frac{N}{\pi}\big(\frac{N}{2n+1} - 1\big)$.
     Inv,
-    /// S4D-Real, Eq. (D3): $-(n+1)$, the eigenvalues of HiPPO-LegS.
+    /// S4D-Real, Eq. (D5): $-(n+1)$, the eigenvalues of HiPPO-LegS.
     Real,
     /// S4D-LegS, Eq. (D6): the eigenvalues $-\tfrac12 + i\omega_n$ of the normal
     /// part of HiPPO-LegS (chapter 4's DPLR $\Lambda$), with $B = V^*B$.
@@ -37,7 +37,7 @@ pub(crate) fn check_pairs(n: usize) -> Result<usize> {
 /// The $N/2$ eigenvalues $\lambda_n$ of an initialisation, for a real state
 /// of size `n` (the conjugates are implied).
 ///
-/// Implements Eqs. (D1)–(D3).
+/// Implements Eqs. (D3)–(D5).
 ///
 /// # Errors
 /// [`crate::Error::InvalidParameter`] unless `n` is even and ≥ 2.

@@ -10,8 +10,8 @@ use crate::s4::kernel::with_conjugates;
 
 /// The kernel of a real diagonal system from one mode of each conjugate pair.
 ///
-/// Implements Eq. (D4): $\bar K_\ell = 2\,\mathrm{Re} \sum_{n < N/2} C_n \bar B_n
-/// \bar\lambda_n^{\ell}$, with $\bar\lambda$, $\bar B$ from Eq. (L12).
+/// Implements Eq. (D1): $\bar K_\ell = 2\,\mathrm{Re} \sum_{n < N/2} C_n \bar B_n
+/// \bar\lambda_n^{\ell}$, with $\bar\lambda$, $\bar B$ from Eq. (L8).
 ///
 /// # Shapes
 /// `lambda`, `b`, `c`: `(N/2,)` → `(len,)`.

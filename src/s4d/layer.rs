@@ -206,7 +206,7 @@ impl Recurrent for S4dLayer {
         vec![vec![Complex::new(0.0, 0.0); self.lambda.len()]; self.width()]
     }
 
-    /// Implements Eq. (D5): $x_{n,k} = \bar\lambda_n x_{n,k-1} + \bar B_n u_k$,
+    /// Implements Eq. (D2): $x_{n,k} = \bar\lambda_n x_{n,k-1} + \bar B_n u_k$,
     /// $y_k = 2\,\mathrm{Re}\sum_n C_n x_{n,k} + D u_k$, per channel.
     // ANCHOR: s4d_step
     fn step(&self, state: &mut Self::State, u_t: &DVector<f64>) -> DVector<f64> {

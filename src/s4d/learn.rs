@@ -194,7 +194,7 @@ impl S4dParams {
     /// The backward pass of [`S4dParams::forward`]: the input's gradient and
     /// every parameter's, as a layer of the same shapes.
     ///
-    /// Implements Eq. (G10): $\partial\bar K_\ell = \sum_t \partial y_t\,u_{t-\ell}$ and
+    /// Implements Eq. (G8): $\partial\bar K_\ell = \sum_t \partial y_t\,u_{t-\ell}$ and
     /// $\partial u_s = \sum_\ell \partial y_{s+\ell}\,\bar K_\ell + D\,\partial y_s$
     /// (correlations, by FFT on reversed sequences); then through
     /// $\bar K_\ell = 2\,\mathrm{Re}\sum_n W_n\bar\lambda_n^\ell$:

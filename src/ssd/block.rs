@@ -272,7 +272,7 @@ impl Mamba2Block {
 
     /// The block on a whole sequence, SSD in chunks.
     ///
-    /// Implements Eq. (X9): $(z, xBC, \delta) = v W_{in}$,
+    /// Implements Eq. (X6): $(z, xBC, \delta) = v W_{in}$,
     /// $xBC \leftarrow \mathrm{SiLU}(\mathrm{conv}(xBC))$, $\Delta = \mathrm{softplus}(\delta + b)$,
     /// $y = \mathrm{SSD}(\Delta x, \Delta A, B, C) + D x$,
     /// $\mathrm{out} = \mathrm{RMSNorm}(y \odot \mathrm{SiLU}(z)) W_{out}$.

@@ -90,7 +90,7 @@ impl Mamba2Model {
         &self.layers[0].1.config
     }
 
-    /// The logits at every position, `(len, vocab)`: Eq. (M9) with Mamba-2
+    /// The logits at every position, `(len, vocab)`: Eq. (M8) with Mamba-2
     /// blocks, $r \leftarrow r + \mathrm{Mamba2}(\mathrm{RMSNorm}(r))$, then
     /// the final norm and the tied head.
     ///

@@ -13,7 +13,7 @@ use rustfft::FftPlanner;
 
 /// The causal convolution by its definition, in O(len²).
 ///
-/// Implements Eq. (R8): $y_t = \sum_{s=0}^{t} k_s  u_{t-s}$.
+/// Implements Eq. (R10): $y_t = \sum_{s=0}^{t} k_s  u_{t-s}$.
 ///
 /// Taps of `k` beyond `u.len()` cannot reach any output and are ignored; a
 /// shorter `k` is treated as zero-padded.
@@ -43,7 +43,7 @@ pub fn causal_conv_direct(k: &[f64], u: &[f64]) -> Vec<f64> {
 
 /// The same causal convolution in O(len log len) by the convolution theorem.
 ///
-/// Implements Eq. (R9): $y = \mathcal{F}^{-1}\big(\mathcal{F}(k)\cdot
+/// Implements Eq. (R11): $y = \mathcal{F}^{-1}\big(\mathcal{F}(k)\cdot
 /// \mathcal{F}(u)\big)_{0..L}$, both zero-padded to $2L$ so the circular
 /// convolution does not wrap around.
 ///

@@ -9,7 +9,7 @@
 
 /// The central difference of `loss` at `theta` along every coordinate.
 ///
-/// Implements Eq. (G8): $\hat g_i = \frac{\ell(\theta + \epsilon e_i) - \ell(\theta - \epsilon e_i)}{2\epsilon}$.
+/// Implements Eq. (G9): $\hat g_i = \frac{\ell(\theta + \epsilon e_i) - \ell(\theta - \epsilon e_i)}{2\epsilon}$.
 ///
 /// # Panics
 /// If `eps` is not finite and > 0.

@@ -21,7 +21,7 @@ pub struct LossGrad {
 /// target, averaged over them (a position without one is not scored, as
 /// PyTorch's `ignore_index`).
 ///
-/// Implements Eq. (G7): $\ell = -\frac1{|T|}\sum_{t\in T} \log \mathrm{softmax}(z_t)_{y_t}$,
+/// Implements Eq. (G1): $\ell = -\frac1{|T|}\sum_{t\in T} \log \mathrm{softmax}(z_t)_{y_t}$,
 /// $\partial z_t = (\mathrm{softmax}(z_t) - e_{y_t})/|T|$.
 ///
 /// # Shapes

@@ -100,7 +100,7 @@ impl AdamW {
 
     /// One update of every tensor of `model` by its gradient in `grads`.
     ///
-    /// Implements Eq. (G9): $m \leftarrow \beta_1 m + (1-\beta_1) g$,
+    /// Implements Eq. (G10): $m \leftarrow \beta_1 m + (1-\beta_1) g$,
     /// $v \leftarrow \beta_2 v + (1-\beta_2) g^2$,
     /// $\theta \leftarrow \theta(1 - \eta\lambda) - \eta\,\frac{m/(1-\beta_1^t)}{\sqrt{v/(1-\beta_2^t)} + \epsilon}$.
     ///

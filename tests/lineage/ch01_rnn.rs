@@ -62,7 +62,7 @@ proptest! {
         }
     }
 
-    /// Eq. (R10): every weight gradient against central differences of the loss.
+    /// Eq. (R6): every weight gradient against central differences of the loss.
     #[test]
     fn bptt_equals_finite_differences(
         n in 1usize..6, len in 1usize..12, seed in any::<u64>()
@@ -121,7 +121,7 @@ proptest! {
         }
     }
 
-    /// Eq. (R7): the recurrence, the direct convolution with the unrolled
+    /// Eq. (R9): the recurrence, the direct convolution with the unrolled
     /// kernel, and the FFT convolution agree. The bound follows the error
     /// analysis: the state's rounding errors decay like ρ^j, so they add up to
     /// at most γ·‖c‖‖b‖·max|u|/(1−ρ)² in the recurrence and as much again in the

@@ -45,8 +45,8 @@ fn max_power_norm(a_bar: &DMatrix<f64>, len: usize) -> f64 {
 proptest! {
     #![proptest_config(cases(48))]
 
-    /// The headline claim: for every rule, the recurrence (L8), the direct
-    /// convolution with the Krylov kernel (L9) and the FFT convolution compute
+    /// The headline claim: for every rule, the recurrence (L9), the direct
+    /// convolution with the Krylov kernel (L10) and the FFT convolution compute
     /// the same outputs. The bound follows the error analysis: each step adds a
     /// rounding error of γ·(‖Ā‖‖x‖ + ‖B̄‖|u|) that is carried at most P = max‖Āʲ‖
     /// for at most L steps; each kernel tap Āˢ B̄ carries s such errors, so the
@@ -136,7 +136,7 @@ proptest! {
         prop_assert!((closed_b - &zoh.b_bar).amax() <= tol, "tol {tol}");
     }
 
-    /// The diagonal closed forms (L12) equal the dense rules on diagonal matrices.
+    /// The diagonal closed forms (L8) equal the dense rules on diagonal matrices.
     #[test]
     fn diagonal_closed_forms_equal_the_dense_rules(
         lambda in proptest::collection::vec(-20.0..-0.01f64, 1..16),

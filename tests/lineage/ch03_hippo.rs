@@ -395,10 +395,17 @@ fn hippo_states_keep_a_chosen_past_at_full_capacity() {
     use ssm_lineage::rnn::{ElmanRnn, RnnConfig};
     use ssm_lineage::support::rng::{normal_matrix, seeded};
     let (n, dt, samples, lags, washout) = (8, 0.1, 3000, 40, 100);
-    let u: Vec<f64> = normal_matrix(&mut seeded(30), samples, 1, 1.0).iter().copied().collect();
+    let u: Vec<f64> = normal_matrix(&mut seeded(30), samples, 1, 1.0)
+        .iter()
+        .copied()
+        .collect();
     let states = |a: DMatrix<f64>, b: DVector<f64>| -> DMatrix<f64> {
-        let d = discretize(&Ssm::new(a, b, DVector::zeros(n), 0.0).expect("finite"), dt, Rule::Bilinear)
-            .expect("valid");
+        let d = discretize(
+            &Ssm::new(a, b, DVector::zeros(n), 0.0).expect("finite"),
+            dt,
+            Rule::Bilinear,
+        )
+        .expect("valid");
         let mut x = DVector::zeros(n);
         let rows: Vec<_> = u
             .iter()
@@ -416,10 +423,17 @@ fn hippo_states_keep_a_chosen_past_at_full_capacity() {
     let legs_curve = capacity(&states(s.a, s.b));
     let r = Ssm::random_stable(n, 5).expect("valid");
     let random_curve = capacity(&states(r.a, r.b));
-    let config = RnnConfig { hidden: n, input: 1, output: 1, spectral_radius: 0.99, input_scale: 0.3 };
-    let hs = ElmanRnn::random(&config, 31)
-        .expect("valid")
-        .hidden_states(&DMatrix::from_column_slice(samples, 1, &u), &DVector::zeros(n));
+    let config = RnnConfig {
+        hidden: n,
+        input: 1,
+        output: 1,
+        spectral_radius: 0.99,
+        input_scale: 0.3,
+    };
+    let hs = ElmanRnn::random(&config, 31).expect("valid").hidden_states(
+        &DMatrix::from_column_slice(samples, 1, &u),
+        &DVector::zeros(n),
+    );
     let tanh_curve = capacity(&hs);
     let sum = |c: &[f64]| c.iter().sum::<f64>();
     let (legt_c, legs_c) = (sum(&legt_curve), sum(&legs_curve));
@@ -430,7 +444,13 @@ fn hippo_states_keep_a_chosen_past_at_full_capacity() {
     // fitted on 2,900 samples (each R² within a few hundredths of its true
     // value; the bound itself is `memory_capacity_is_at_most_the_state_size`).
     for c in [legt_c, legs_c] {
-        assert!(c > 0.85 * n as f64 && c < 1.1 * n as f64, "{legt_c} {legs_c}");
+        assert!(
+            c > 0.85 * n as f64 && c < 1.1 * n as f64,
+            "{legt_c} {legs_c}"
+        );
     }
-    assert!(random_c < 0.85 * legs_c && tanh_c < 0.85 * legs_c, "{random_c} {tanh_c} vs {legs_c}");
+    assert!(
+        random_c < 0.85 * legs_c && tanh_c < 0.85 * legs_c,
+        "{random_c} {tanh_c} vs {legs_c}"
+    );
 }

@@ -67,7 +67,7 @@ proptest! {
 
     /// The truncated generating function, C̃ (I − Āω)⁻¹ B̄ at the L-th roots
     /// of unity with C̃ = C(I − Ā^L), inverted by the FFT, is the first L taps
-    /// of the kernel: Eq. (S7) against powers, for the bilinear HiPPO-LegS
+    /// of the kernel: Eq. (S3) against powers, for the bilinear HiPPO-LegS
     /// with a random C. One LU solve per node (backward stable: ε·κ(I − Āω),
     /// κ ≲ 2/Δ·‖A‖ ≲ 1e4 here) and an FFT that averages L values: 1e-10 of
     /// Σ|K| + |C|Δ (measured ≤ 1e-13).

@@ -56,7 +56,7 @@ fn scale(b_bar: &[Complex<f64>], c: &[Complex<f64>]) -> f64 {
 proptest! {
     #![proptest_config(cases(64))]
 
-    /// Eq. (D4) equals the dense Krylov kernel (L9) of the real 2×2-block
+    /// Eq. (D1) equals the dense Krylov kernel (L10) of the real 2×2-block
     /// realization, discretized by the same rule.
     #[test]
     fn vandermonde_equals_the_dense_kernel(
@@ -105,7 +105,7 @@ proptest! {
         }
     }
 
-    /// The S4D layer: recurrent mode (D5) equals convolution mode, for every
+    /// The S4D layer: recurrent mode (D2) equals convolution mode, for every
     /// initialisation and both rules. The recurrence errs like the kernel
     /// (ℓ products per tap) summed over L taps: L²·16ε relative to the taps'
     /// scale times max|u|, plus the FFT's 1e-13.

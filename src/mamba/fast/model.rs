@@ -217,7 +217,7 @@ impl<W> Clone for StepWeights<'_, W> {
 
 impl<W> Copy for StepWeights<'_, W> {}
 
-/// The depthwise causal convolution followed by SiLU (Eq. (M6), then the
+/// The depthwise causal convolution followed by SiLU (Eq. (M2), then the
 /// activation), in `f32`, channel by channel over contiguous columns, the
 /// channels in parallel.
 ///
@@ -276,7 +276,7 @@ impl From<&RmsNorm> for RmsNorm32 {
 }
 
 impl RmsNorm32 {
-    /// Eq. (M8) on one vector.
+    /// Eq. (M7) on one vector.
     pub fn apply(&self, x: &[f32]) -> Vec<f32> {
         let mean_square = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
         let scale = inverse_rms(x.iter().copied(), mean_square, self.eps);
@@ -286,7 +286,7 @@ impl RmsNorm32 {
             .collect()
     }
 
-    /// Eq. (M8) on every row of a `(len, d)` sequence, computed column by
+    /// Eq. (M7) on every row of a `(len, d)` sequence, computed column by
     /// column (the matrix is column-major, so rows are strided).
     pub fn apply_rows(&self, x: &DMatrix<f32>) -> DMatrix<f32> {
         let (len, d) = x.shape();

@@ -262,7 +262,7 @@ fn dot_by<T: Copy>(a: &[T], b: &[f32], f: impl Fn(T) -> f32) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// One step of the selective SSM for every channel at once (Eq. (M7)
+/// One step of the selective SSM for every channel at once (Eq. (M9)
 /// without skip and gate): $\Delta = \mathrm{softplus}(\delta)$, then for each
 /// state $k$, $h_{:,k} \leftarrow e^{\Delta A_{:,k}} \odot h_{:,k} + \Delta B_k x$
 /// and $y \mathrel{+}= C_k h_{:,k}$. Column $k$ of `a` and of `state` is

@@ -180,7 +180,7 @@ fn state_gradients<const FMA: bool>(
 }
 // ANCHOR_END: state_gradients
 
-/// One step of Eq. (G1) for a block: the gate and skip, the adjoint, and
+/// One step of Eq. (G4) for a block: the gate and skip, the adjoint, and
 /// every gradient's share.
 #[inline(always)]
 fn reverse_step<const FMA: bool>(
