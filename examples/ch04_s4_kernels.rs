@@ -77,7 +77,7 @@ fn kernels() -> ssm_lineage::Result<()> {
         }
         plots.push(plot);
     }
-    save_grid(&figure_path("ch04", "kernels.svg"), &plots, 3)
+    save_grid(&figure_path("ch04", "kernels.svg"), &plots, 1)
 }
 
 fn spectra() -> ssm_lineage::Result<()> {
@@ -90,7 +90,7 @@ fn spectra() -> ssm_lineage::Result<()> {
                 .points(&format!("{} modes (N = {N})", N / 2), points),
         );
     }
-    save_grid(&figure_path("ch04", "spectra.svg"), &plots, 3)
+    save_grid(&figure_path("ch04", "spectra.svg"), &plots, 1)
 }
 
 fn timing() -> ssm_lineage::Result<()> {

@@ -389,7 +389,7 @@ fn draw_colorbar(
         .disable_x_axis()
         .y_desc(label)
         .y_label_formatter(&|v| tick(*v, Scale::Linear))
-        .label_style(("sans-serif", 13))
+        .label_style(("sans-serif", 15))
         .draw()
         .map_err(|e| e.to_string())?;
     let steps = 64;
@@ -403,7 +403,13 @@ fn draw_colorbar(
     Ok(())
 }
 
-/// Draws several plots side by side in one SVG file, `columns` per row.
+/// Draws several plots in one SVG file, `columns` per row (at most two).
+///
+/// The figure is never wider than a single plot ([`SIZE`]), so that it is
+/// shown at its own size in the book's column and its text stays as large as
+/// a single plot's: one column stacks panels of 3/4 of that width, two share
+/// it side by side. (Three panels side by side shrank every label below
+/// 6 px in the column.)
 ///
 /// # Errors
 /// [`Error::Output`] if the file cannot be written or a plot has no finite
@@ -413,18 +419,19 @@ pub fn save_grid(path: &Path, plots: &[LinePlot], columns: usize) -> Result<()> 
         path: path.into(),
         reason,
     };
-    let columns = columns.max(1);
+    let columns = columns.clamp(1, 2);
     let rows = plots.len().div_ceil(columns).max(1);
     let size = if plots.len() == 1 {
         SIZE
     } else {
-        // Panels are 3/4 of a single figure; a single row keeps the full height.
+        // Rows of 3/4 of a plot's height; a single row keeps the full height.
         let height = if rows == 1 {
             SIZE.1
         } else {
             SIZE.1 * rows as u32 * 3 / 4
         };
-        (SIZE.0 * columns as u32 * 3 / 4, height)
+        let width = if columns == 1 { SIZE.0 * 3 / 4 } else { SIZE.0 };
+        (width, height)
     };
     let root = canvas(path, size)?;
     let areas = root.split_evenly((rows, columns));

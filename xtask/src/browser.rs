@@ -13,7 +13,10 @@
 //! - text is struck through (markdown pairing two `~`, e.g. KaTeX's `\tilde` glyphs);
 //! - a table, code block, display equation or image is wider than the
 //!   content column at a desktop width (measured by a script added to the
-//!   page while it renders).
+//!   page while it renders);
+//! - a figure's smallest text renders under [`MIN_TEXT_PX`] pixels: the
+//!   script measures the width each SVG figure is shown at, and the check
+//!   scales the smallest `font-size` in the file by it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,11 +76,16 @@ pub fn self_test() -> Result<(), Fail> {
         "<img src=\"missing.svg\"><img src=\"http://example.com/a.png\">",
         "<a href=\"#here\">ok</a><a href=\"gone.html\">gone</a><a href=\"#nowhere\">bad</a>",
         "<p><del>struck</del></p>",
-        "<main style=\"width:300px\"><table style=\"width:900px\"><tr><td>wide</td></tr></table></main>",
+        "<main style=\"width:300px\"><table style=\"width:900px\"><tr><td>wide</td></tr></table>",
+        "<img src=\"tiny.svg\" style=\"width:200px\"></main>",
         "</body></html>"
     );
     std::fs::write(&page, html)
         .map_err(|e| Fail(format!("cannot write {}: {e}", page.display())))?;
+    // A figure 800 px wide with 12 px text, shown 200 px wide: 3 px text.
+    let tiny = "<svg width=\"800\" height=\"100\" xmlns=\"http://www.w3.org/2000/svg\"><text x=\"0\" y=\"50\" font-size=\"12\">small</text></svg>";
+    std::fs::write(dir.join("tiny.svg"), tiny)
+        .map_err(|e| Fail(format!("cannot write tiny.svg: {e}")))?;
     let (problems, _) = check_pages(&chromium, &dir, &[page])?;
     let _ = std::fs::remove_dir_all(&dir);
     let expected = [
@@ -90,6 +98,7 @@ pub fn self_test() -> Result<(), Fail> {
         "no element with id nowhere",
         "struck-through text",
         "wider than the column: table 900 px wide in 300",
+        "text of 3.0 px in figure tiny.svg",
     ];
     let missed: Vec<&str> = expected
         .iter()
@@ -132,6 +141,23 @@ fn check_pages(
             Ok(wide) => wide
                 .into_iter()
                 .for_each(|w| found(format!("wider than the column: {w}"))),
+            Err(e) => found(e),
+        }
+        match figures_shown(&dom) {
+            Ok(shown) => {
+                for (src, width) in shown {
+                    let svg = resolve(page, &src)
+                        .and_then(|f| std::fs::read_to_string(f).ok())
+                        .unwrap_or_default();
+                    if let Some(px) = smallest_text(&svg, width)
+                        && px < MIN_TEXT_PX
+                    {
+                        found(format!(
+                            "text of {px:.1} px in figure {src} (shown {width:.0} px wide): at least {MIN_TEXT_PX} px"
+                        ));
+                    }
+                }
+            }
             Err(e) => found(e),
         }
         raw_tex(&dom)
@@ -226,7 +252,59 @@ const MEASURE: &str = r#"<script>window.addEventListener('load', () => {
     }
   });
   document.body.setAttribute('data-overflow', wide.join(' || ') || 'none');
+  const shown = [];
+  main.querySelectorAll('img').forEach(e => {
+    const src = e.getAttribute('src') || '';
+    if (src.endsWith('.svg')) shown.push(src + ' ' + e.getBoundingClientRect().width);
+  });
+  document.body.setAttribute('data-figures', shown.join(' || ') || 'none');
 });</script>"#;
+
+/// The smallest text a figure may show, in CSS pixels as rendered.
+pub const MIN_TEXT_PX: f64 = 10.0;
+
+/// Every SVG figure the measuring script found, with the width it is shown
+/// at, or an error if it did not run.
+fn figures_shown(dom: &str) -> Result<Vec<(String, f64)>, String> {
+    let key = "data-figures=\"";
+    let start =
+        dom.find(key).ok_or("the figure measurement did not run")? + key.len();
+    let end = dom[start..]
+        .find('"')
+        .ok_or("the figure measurement is not closed")?;
+    let found = &dom[start..start + end];
+    if found == "none" {
+        return Ok(Vec::new());
+    }
+    found
+        .split(" || ")
+        .map(|entry| {
+            let (src, width) = entry
+                .rsplit_once(' ')
+                .ok_or_else(|| format!("bad figure measurement {entry}"))?;
+            let width = width
+                .parse()
+                .map_err(|_| format!("bad figure width in {entry}"))?;
+            Ok((src.to_string(), width))
+        })
+        .collect()
+}
+
+/// The smallest text of an SVG file as shown `shown` pixels wide: its
+/// smallest `font-size` times the scale from its own `width`. `None` if the
+/// file has no text or no width.
+fn smallest_text(svg: &str, shown: f64) -> Option<f64> {
+    let number = |key: &str, from: &str| -> Option<f64> {
+        let i = from.find(key)? + key.len();
+        from[i..].split('"').next()?.parse().ok()
+    };
+    let width = number("width=\"", svg)?;
+    let smallest = svg
+        .match_indices("font-size=\"")
+        .filter_map(|(i, _)| number("font-size=\"", &svg[i..]))
+        .fold(f64::INFINITY, f64::min);
+    (smallest.is_finite() && width > 0.0).then(|| smallest * shown / width)
+}
 
 /// The elements the measuring script found wider than the column, or an
 /// error if it did not run.
