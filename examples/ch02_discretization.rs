@@ -4,15 +4,21 @@
 //! T = 4 s of every rule against the exact solution, for the free response
 //! (x(0) = (1, 0), no input) and for a smooth input u(t) = sin(1.5 t) sampled
 //! once per step, and fits the log-log slope (the order of the rule). Writes
-//! `chapters/figures/ch02/error-free.svg` and `chapters/figures/ch02/error-input.svg`.
+//! `chapters/figures/ch02/error-free.svg` and `chapters/figures/ch02/error-input.svg`,
+//! and `chapters/figures/ch02/discretization.svg`: the input's ZOH staircase
+//! at Δ = 0.5 and 0.1, the continuous response to each, and the ZOH
+//! recurrence's samples on it.
 //!
 //! Run: `cargo run --release --example ch02_discretization`
 
 use std::process::ExitCode;
 
 use nalgebra::{DMatrix, DVector};
+use ssm_lineage::lssl::views::continuous_response;
 use ssm_lineage::lssl::{DiscreteSsm, Rule, Ssm, discretize};
-use ssm_lineage::support::figure::{LinePlot, Scale, exit_code, figure_path};
+use ssm_lineage::support::figure::{
+    Legend, LinePlot, Scale, exit_code, figure_path, save_grid,
+};
 
 const T: f64 = 4.0;
 const OMEGA: f64 = 1.5;
@@ -116,8 +122,68 @@ fn curves(ssm: &Ssm, forced: bool, offset: f64) -> ssm_lineage::Result<Vec<Curve
         .collect()
 }
 
+/// What discretization does, drawn: the smooth input, the staircase ZOH
+/// holds it to at a large and a small step, the system's continuous response
+/// to each staircase, and the recurrence's samples, which lie on it.
+fn picture(ssm: &Ssm) -> ssm_lineage::Result<()> {
+    let u = |t: f64| (OMEGA * t).sin();
+    let mut input =
+        LinePlot::new("The input, and what ZOH holds", "time t (s)", "u(t)").line(
+            "u(t) = sin(1.5 t)",
+            (0..=400)
+                .map(|i| {
+                    let t = T * i as f64 / 400.0;
+                    (t, u(t))
+                })
+                .collect(),
+        );
+    let mut output = LinePlot::new(
+        "The output: continuous response and the recurrence's samples",
+        "time t (s)",
+        "y(t)",
+    );
+    // A staircase of 1 ms steps stands in for the smooth input.
+    let fine = 0.001;
+    let smooth: Vec<f64> = (0..(T / fine) as usize)
+        .map(|k| u(k as f64 * fine))
+        .collect();
+    let truth = continuous_response(ssm, &smooth, fine, 1)?;
+    output =
+        output.line("response to u(t)", truth.into_iter().step_by(10).collect());
+    for dt in [0.5, 0.1] {
+        let steps = (T / dt).round() as usize;
+        let held: Vec<f64> = (0..steps).map(|k| u(k as f64 * dt)).collect();
+        let stairs: Vec<(f64, f64)> = held
+            .iter()
+            .enumerate()
+            .flat_map(|(k, &v)| [(k as f64 * dt, v), ((k + 1) as f64 * dt, v)])
+            .collect();
+        input = input.line(&format!("held for Δ = {dt}"), stairs);
+        let response = continuous_response(ssm, &held, dt, 50)?;
+        output =
+            output.dashed(&format!("response to the Δ = {dt} staircase"), response);
+        let d = discretize(ssm, dt, Rule::Zoh)?;
+        let mut x = DVector::zeros(2);
+        let samples: Vec<(f64, f64)> = held
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| {
+                x = &d.a_bar * &x + &d.b_bar * v;
+                ((k + 1) as f64 * dt, d.c.dot(&x))
+            })
+            .collect();
+        output = output.points(&format!("ZOH recurrence, Δ = {dt}"), samples);
+    }
+    save_grid(
+        &figure_path("ch02", "discretization.svg"),
+        &[input, output],
+        1,
+    )
+}
+
 fn run() -> ssm_lineage::Result<()> {
     let ssm = mass_spring()?;
+    picture(&ssm)?;
     let cases = [
         ("free response", false, 0.0, "error-free.svg"),
         (

@@ -3,7 +3,7 @@
 //! (2) the singular values of its
 //! off-diagonal chunk blocks (chunks of 16): none beyond N, (3) the time of
 //! the three forms against T on the machine that runs it (8 heads, P = N = 64). Writes
-//! `chapters/figures/ch08/{matrix,chunk-ranks,offdiagonal-singular-values,measured-ssd-time}.svg`.
+//! `chapters/figures/ch08/{matrix,chunk-ranks,chunked-steps,offdiagonal-singular-values,measured-ssd-time}.svg`.
 //!
 //! Run: `cargo run --release --example ch08_ssd`
 
@@ -85,6 +85,30 @@ fn matrix_figures() -> ssm_lineage::Result<()> {
         y_range: 0.0..chunks as f64,
     }
     .save(&figure_path("ch08", "chunk-ranks.svg"))?;
+    // Which step of the chunked algorithm computes each entry of M: the
+    // diagonal blocks by step 1, each block below them by steps 2-4 (the
+    // state of chunk j, passed on by the scan across i − j chunk boundaries,
+    // read out in chunk i); above the diagonal M is zero.
+    let steps = DMatrix::from_fn(t, t, |row, col| {
+        let (i, j) = (row / q, col / q);
+        match (col <= row, i == j) {
+            (false, _) => f64::NAN,
+            (true, true) => 0.0,
+            (true, false) => (i - j) as f64,
+        }
+    });
+    Heatmap {
+        title: format!(
+            "Who computes M (chunks of {q}): 0 = step 1, k = steps 2–4 across k chunks"
+        ),
+        x_label: "input step s".into(),
+        y_label: "output step t".into(),
+        value_label: "chunk boundaries crossed".into(),
+        data: steps,
+        x_range: 0.0..t as f64,
+        y_range: 0.0..t as f64,
+    }
+    .save(&figure_path("ch08", "chunked-steps.svg"))?;
     let mut plot = LinePlot::new(
         &format!("Singular values of the off-diagonal {q} × {q} blocks (N = {n})"),
         "index k",

@@ -340,13 +340,32 @@ impl Heatmap {
             .y_label_area_size(72)
             .build_cartesian_2d(x0..x1, y1..y0)
             .map_err(|e| e.to_string())?;
+        // An axis over a few blocks (chunks, heads) is labelled at the whole
+        // numbers only: 0.5 of a chunk means nothing.
+        let few = |r: &Range<f64>| r.end - r.start <= 16.0;
+        let labels = |r: &Range<f64>| {
+            if few(r) {
+                (r.end - r.start) as usize + 1
+            } else {
+                10
+            }
+        };
+        let label = |v: f64, r: &Range<f64>| {
+            if few(r) && v.fract() != 0.0 {
+                String::new()
+            } else {
+                tick(v, Scale::Linear)
+            }
+        };
         chart
             .configure_mesh()
             .disable_mesh()
             .x_desc(&self.x_label)
             .y_desc(&self.y_label)
-            .x_label_formatter(&|v| tick(*v, Scale::Linear))
-            .y_label_formatter(&|v| tick(*v, Scale::Linear))
+            .x_labels(labels(&self.x_range))
+            .y_labels(labels(&self.y_range))
+            .x_label_formatter(&|v| label(*v, &self.x_range))
+            .y_label_formatter(&|v| label(*v, &self.y_range))
             .label_style(("sans-serif", 15))
             .draw()
             .map_err(|e| e.to_string())?;
