@@ -176,7 +176,10 @@ fn picture(ssm: &Ssm) -> ssm_lineage::Result<()> {
     }
     save_grid(
         &figure_path("ch02", "discretization.svg"),
-        &[input, output],
+        &[
+            input.legend(Legend::UpperRight),
+            output.ranges(0.0..T, -1.6..0.6).legend(Legend::LowerLeft),
+        ],
         1,
     )
 }
