@@ -1,7 +1,9 @@
 //! Chapter 3: what each HiPPO measure remembers: the impulse response
 //! e^{sA}B of LegT, LagT, LegS (used as an LTI system, as S4 does) and FouT,
-//! whose components are the basis functions times the measure.
-//! Writes `chapters/figures/ch03/bases.svg`.
+//! whose components are the basis functions times the measure; and a
+//! history projected onto N = 4, 8, 16 Legendre polynomials under LegS's
+//! measure at two times. Writes `chapters/figures/ch03/bases.svg` and
+//! `chapters/figures/ch03/projection.svg`.
 //!
 //! Run: `cargo run --release --example ch03_bases`
 
@@ -9,6 +11,8 @@ use std::process::ExitCode;
 
 use nalgebra::DVector;
 use ssm_lineage::hippo::Transition;
+use ssm_lineage::hippo::projection::legs_projection_quadrature;
+use ssm_lineage::hippo::reconstruct::reconstruct_legs;
 use ssm_lineage::hippo::transitions::{fout, lagt, legs, legt};
 use ssm_lineage::lssl::{Rule, Ssm, discretize};
 use ssm_lineage::support::figure::{LinePlot, exit_code, figure_path, save_grid};
@@ -54,7 +58,49 @@ fn panel(
     Ok(plot)
 }
 
+/// HiPPO's core picture: a history f on [0, t] projected onto the first N
+/// normalised Legendre polynomials under LegS's uniform measure on [0, t],
+/// N = 4, 8, 16, at t = 1 and at t = 2 (the measure stretches with t).
+fn projection() -> ssm_lineage::Result<()> {
+    let f = |s: f64| (4.0 * s).sin() + 0.5 * (9.0 * s).cos();
+    let mut plots = Vec::new();
+    for t in [1.0, 2.0] {
+        let grid: Vec<f64> = (0..=200).map(|i| i as f64 / 200.0).collect();
+        let mut plot = LinePlot::new(
+            &format!(
+                "LegS at t = {t}: the history on [0, t] onto N Legendre polynomials"
+            ),
+            "time s",
+            "f(s)",
+        )
+        .band(
+            &format!("measure: uniform on [0, {t}]"),
+            vec![(0.0, -2.2), (t, -2.2), (t, 2.2), (0.0, 2.2)],
+        )
+        .line(
+            "the history f(s) = sin 4s + ½ cos 9s, s ≤ t",
+            (0..=400)
+                .map(|i| {
+                    let s = t * i as f64 / 400.0;
+                    (s, f(s))
+                })
+                .collect(),
+        );
+        for n in [4, 8, 16] {
+            let c = legs_projection_quadrature(&f, t, n, 64)?;
+            let values = reconstruct_legs(&c, &grid);
+            plot = plot.dashed(
+                &format!("projection, N = {n}"),
+                grid.iter().zip(values).map(|(v, y)| (v * t, y)).collect(),
+            );
+        }
+        plots.push(plot.ranges(0.0..2.0, -2.2..4.8));
+    }
+    save_grid(&figure_path("ch03", "projection.svg"), &plots, 1)
+}
+
 fn run() -> ssm_lineage::Result<()> {
+    projection()?;
     let first: Vec<usize> = (0..SHOWN).collect();
     let plots = vec![
         panel(

@@ -58,6 +58,9 @@ pub enum Mark {
     Dashed,
     /// A circle at each point, no line (samples, eigenvalues).
     Points,
+    /// A lightly filled polygon through the points (a region: a measure's
+    /// window, a band of values).
+    Band,
 }
 
 /// One named curve of a [`LinePlot`].
@@ -158,6 +161,11 @@ impl LinePlot {
         self.series(name, points, Mark::Points)
     }
 
+    /// Adds a lightly filled region bounded by the polygon through `points`.
+    pub fn band(self, name: &str, points: Vec<(f64, f64)>) -> Self {
+        self.series(name, points, Mark::Band)
+    }
+
     /// Draws the plot into an SVG file, creating its folder if needed.
     ///
     /// # Errors
@@ -252,6 +260,10 @@ impl LinePlot {
                         .into_iter()
                         .map(|p| Circle::new(p, 3, color.stroke_width(2))),
                 ),
+                Mark::Band => chart.draw_series(std::iter::once(Polygon::new(
+                    points,
+                    color.mix(0.18).filled(),
+                ))),
             };
             let drawn = drawn.map_err(|e| e.to_string())?;
             drawn.label(s.name.clone()).legend(legend);

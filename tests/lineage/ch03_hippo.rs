@@ -454,3 +454,30 @@ fn hippo_states_keep_a_chosen_past_at_full_capacity() {
         "{random_c} {tanh_c} vs {legs_c}"
     );
 }
+
+/// The projection figure: the history sin 4s + ½ cos 9s under LegS's
+/// uniform measure. At t = 1, eight polynomials follow it (relative RMS gap
+/// under 2%); at t = 2 the same eight lag it (over 10%) and sixteen follow it
+/// again (under 2%): the measure stretches, the state does not grow.
+#[test]
+fn a_longer_history_needs_more_polynomials() {
+    use ssm_lineage::hippo::projection::legs_projection_quadrature;
+    use ssm_lineage::hippo::reconstruct::reconstruct_legs;
+    let f = |s: f64| (4.0 * s).sin() + 0.5 * (9.0 * s).cos();
+    let gap = |t: f64, n: usize| -> f64 {
+        let c = legs_projection_quadrature(&f, t, n, 64).expect("valid");
+        let grid: Vec<f64> = (0..=400).map(|i| i as f64 / 400.0).collect();
+        let sketch = reconstruct_legs(&c, &grid);
+        let (mut err, mut norm) = (0.0, 0.0);
+        for (v, y) in grid.iter().zip(sketch) {
+            err += (y - f(v * t)).powi(2);
+            norm += f(v * t).powi(2);
+        }
+        (err / norm).sqrt()
+    };
+    let (one_8, two_8, two_16) = (gap(1.0, 8), gap(2.0, 8), gap(2.0, 16));
+    assert!(
+        one_8 < 0.02 && two_8 > 0.1 && two_16 < 0.02,
+        "{one_8} {two_8} {two_16}"
+    );
+}

@@ -153,7 +153,8 @@ fn check_pages(
                         && px < MIN_TEXT_PX
                     {
                         found(format!(
-                            "text of {px:.1} px in figure {src} (shown {width:.0} px wide): at least {MIN_TEXT_PX} px"
+                            "text of {px:.1} px in figure {src} (shown {:.0} px wide): at least {MIN_TEXT_PX} px",
+                            width.abs()
                         ));
                     }
                 }
@@ -255,7 +256,10 @@ const MEASURE: &str = r#"<script>window.addEventListener('load', () => {
   const shown = [];
   main.querySelectorAll('img').forEach(e => {
     const src = e.getAttribute('src') || '';
-    if (src.endsWith('.svg')) shown.push(src + ' ' + e.getBoundingClientRect().width);
+    // An image not yet laid out when the page has loaded reports 0: it will
+    // be shown at its own width, at most the column's (max-width: 100%).
+    const w = e.getBoundingClientRect().width || -width;
+    if (src.endsWith('.svg')) shown.push(src + ' ' + w);
   });
   document.body.setAttribute('data-figures', shown.join(' || ') || 'none');
 });</script>"#;
@@ -291,14 +295,21 @@ fn figures_shown(dom: &str) -> Result<Vec<(String, f64)>, String> {
 }
 
 /// The smallest text of an SVG file as shown `shown` pixels wide: its
-/// smallest `font-size` times the scale from its own `width`. `None` if the
-/// file has no text or no width.
+/// smallest `font-size` times the scale from its own `width`. A negative
+/// `shown` is minus the column's width for an image not yet laid out, shown
+/// at its own width up to the column's. `None` if the file has no text or no
+/// width.
 fn smallest_text(svg: &str, shown: f64) -> Option<f64> {
     let number = |key: &str, from: &str| -> Option<f64> {
         let i = from.find(key)? + key.len();
         from[i..].split('"').next()?.parse().ok()
     };
     let width = number("width=\"", svg)?;
+    let shown = if shown < 0.0 {
+        width.min(-shown)
+    } else {
+        shown
+    };
     let smallest = svg
         .match_indices("font-size=\"")
         .filter_map(|(i, _)| number("font-size=\"", &svg[i..]))
