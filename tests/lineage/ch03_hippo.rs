@@ -481,3 +481,20 @@ fn a_longer_history_needs_more_polynomials() {
         "{one_8} {two_8} {two_16}"
     );
 }
+
+/// The smallest HiPPO (the derivation's first step): with N = 1, LegS's
+/// transition is A = −1, B = 1, and its forward-Euler recurrence
+/// c_t = (1 − 1/t) c_{t−1} + f_t / t is the running mean, exactly.
+#[test]
+fn legs_with_one_coefficient_is_the_running_mean() {
+    use ssm_lineage::support::rng::{normal_vector, seeded};
+    let t = legs(1).expect("valid");
+    assert_eq!((t.a[(0, 0)], t.b[0]), (-1.0, 1.0));
+    let f = normal_vector(&mut seeded(4), 50, 1.0);
+    let mut p = LegsProjector::new(1, LegsRule::ForwardEuler).expect("valid");
+    for (k, &value) in f.iter().enumerate() {
+        p.update(value).expect("finite");
+        let mean = f.rows(0, k + 1).mean();
+        assert!((p.coefficients()[0] - mean).abs() < 1e-13, "step {k}");
+    }
+}
