@@ -41,6 +41,37 @@ pub fn causal_conv_direct(k: &[f64], u: &[f64]) -> Vec<f64> {
 }
 // ANCHOR_END: causal_conv_direct
 
+/// The causal convolution by the convolution theorem, as the textbook
+/// states it: pad both signals with zeros to a length of at least $2L$ (so
+/// that the circular convolution the DFT computes cannot wrap around),
+/// transform, multiply, transform back, keep the first $L$ values.
+///
+/// Implements Eq. (R11). The crate's layers use [`causal_conv_fft`], the
+/// same algorithm with real transforms, channels in parallel and two guards
+/// (power-of-two scaling so that spectra overflow only where the direct sum
+/// does, and NaN only from the step a non-finite value enters); a test holds
+/// the two equal on finite input.
+///
+/// # Shapes
+/// `k`: any length, `u`: `(len,)` → `(len,)`.
+// ANCHOR: causal_conv_fft_plain
+pub fn causal_conv_fft_plain(k: &[f64], u: &[f64]) -> Vec<f64> {
+    let len = u.len();
+    let size = (2 * len).next_power_of_two(); // zero padding: no wrap-around
+    let padded = |x: &[f64]| -> Vec<Complex<f64>> {
+        (0..size)
+            .map(|t| {
+                Complex::new(if t < len.min(x.len()) { x[t] } else { 0.0 }, 0.0)
+            })
+            .collect()
+    };
+    let (k_hat, u_hat) = (fft(&padded(k)), fft(&padded(u)));
+    let product: Vec<Complex<f64>> =
+        k_hat.iter().zip(&u_hat).map(|(a, b)| a * b).collect();
+    ifft(&product).iter().take(len).map(|z| z.re).collect()
+}
+// ANCHOR_END: causal_conv_fft_plain
+
 /// The same causal convolution in O(len log len) by the convolution theorem.
 ///
 /// Implements Eq. (R11): $y = \mathcal{F}^{-1}\big(\mathcal{F}(k)\cdot
