@@ -76,7 +76,15 @@ impl FastBlock {
     ///
     /// # Shapes
     /// `h`: `(len, d_model)` → `(len, d_model)`, and the cache to continue.
+    ///
+    /// # Panics
+    /// If `h` does not have `d_model` columns.
     pub fn forward(&self, h: &DMatrix<f32>) -> (DMatrix<f32>, FastCache) {
+        crate::support::shapes::has_columns(
+            "FastBlock::forward",
+            ("h", h.shape()),
+            self.config.d_model,
+        );
         let (di, n, r) = (
             self.config.d_inner(),
             self.config.d_state,
@@ -223,11 +231,21 @@ impl<W> Copy for StepWeights<'_, W> {}
 ///
 /// # Shapes
 /// `x`: `(len, d)`, `w`: `(d, K)`, `b`: `(d,)` → `(len, d)`.
+///
+/// # Panics
+/// If `w` or `b` does not have one row or entry per channel of `x`.
 pub fn causal_conv_f32(
     x: &DMatrix<f32>,
     w: &DMatrix<f32>,
     b: &DVector<f32>,
 ) -> DMatrix<f32> {
+    assert!(
+        w.nrows() == x.ncols() && b.len() == x.ncols(),
+        "causal_conv_f32: x {:?}, w {:?} and b ({},) need one row of w and one bias per channel",
+        x.shape(),
+        w.shape(),
+        b.len()
+    );
     let (len, taps) = (x.nrows(), w.ncols());
     let mut y = DMatrix::zeros(len, x.ncols());
     y.as_mut_slice()
@@ -277,7 +295,17 @@ impl From<&RmsNorm> for RmsNorm32 {
 
 impl RmsNorm32 {
     /// Eq. (M7) on one vector.
+    ///
+    /// # Panics
+    /// If `x` does not have one entry per weight.
     pub fn apply(&self, x: &[f32]) -> Vec<f32> {
+        assert_eq!(
+            x.len(),
+            self.weight.len(),
+            "RmsNorm32::apply: x ({},) vs weight ({},)",
+            x.len(),
+            self.weight.len()
+        );
         let mean_square = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
         let scale = inverse_rms(x.iter().copied(), mean_square, self.eps);
         x.iter()
@@ -288,7 +316,15 @@ impl RmsNorm32 {
 
     /// Eq. (M7) on every row of a `(len, d)` sequence, computed column by
     /// column (the matrix is column-major, so rows are strided).
+    ///
+    /// # Panics
+    /// If `x` does not have one column per weight.
     pub fn apply_rows(&self, x: &DMatrix<f32>) -> DMatrix<f32> {
+        crate::support::shapes::has_columns(
+            "RmsNorm32::apply_rows",
+            ("x", x.shape()),
+            self.weight.len(),
+        );
         let (len, d) = x.shape();
         let mut mean_square = vec![0.0f32; len];
         for column in x.column_iter() {

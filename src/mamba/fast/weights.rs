@@ -53,7 +53,17 @@ impl Linear32 {
 /// `x · w`, with the rows of `x` split into one block per rayon thread, each
 /// block an ordinary (single-threaded) nalgebra matrix product: the
 /// prefill's projections are most of its time.
+///
+/// # Panics
+/// If the inner dimensions differ.
 pub fn parallel_matmul(x: &DMatrix<f32>, w: &DMatrix<f32>) -> DMatrix<f32> {
+    assert_eq!(
+        x.ncols(),
+        w.nrows(),
+        "parallel_matmul: x {:?} vs w {:?}",
+        x.shape(),
+        w.shape()
+    );
     let (rows, threads) = (x.nrows(), rayon::current_num_threads());
     if threads < 2 || rows < 64 {
         return x * w;
@@ -222,6 +232,9 @@ fn dots_into_bf16(columns: &[half::bf16], v: &[f32], out: &mut [f32]) {
 /// registers, whose additions overlap, so that the arithmetic outpaces
 /// memory even on bfloat16 weights (one addition per 32 bytes read). The
 /// 48-long columns of `dt_proj` need no scalar tail.
+///
+/// # Panics
+/// If `a` and `b` differ in length.
 #[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     dot_by(a, b, |x| x)
@@ -230,6 +243,13 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// [`dot`] with each entry of `a` read through `f`.
 #[inline(always)]
 fn dot_by<T: Copy>(a: &[T], b: &[f32], f: impl Fn(T) -> f32) -> f32 {
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "dot: a ({},) vs b ({},)",
+        a.len(),
+        b.len()
+    );
     const K: usize = 16;
     let mut wide = [[0.0f32; K]; 4];
     let (a4, b4) = (a.chunks_exact(4 * K), b.chunks_exact(4 * K));

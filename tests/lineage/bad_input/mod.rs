@@ -13,6 +13,7 @@
 //! another architecture) are probed beside their formats, in `ch09_training`
 //! and `hub`; the synthetic tasks' sizes in `ch09_tasks`.
 
+mod appendix_fast;
 mod ch00_attention;
 mod ch01_rnn;
 mod ch02_lssl;
