@@ -14,7 +14,17 @@ pub fn sigmoid(x: f32) -> f32 {
 }
 
 /// RMSNorm of every row with weight `w` and ε `eps`.
+///
+/// # Panics
+/// If `w` does not have one entry per column of `x`.
 pub fn rms_norm(x: &Rows, w: &[f32], eps: f32) -> Rows {
+    assert_eq!(
+        w.len(),
+        x.cols,
+        "rms_norm: w ({},) vs rows of {} columns",
+        w.len(),
+        x.cols
+    );
     let mut y = x.clone();
     y.data.par_chunks_mut(x.cols).for_each(|row| {
         let s = 1.0
@@ -67,12 +77,24 @@ pub fn rms_norm_backward(
 /// The causal depthwise convolution of columns `0 .. di` of `x` (whose rows
 /// have `x.cols` entries) for every sequence: taps `w` `(K, di)` row-major,
 /// bias `b`; `(M, di)`.
+///
+/// # Panics
+/// If `w` is not whole rows of `di` taps, `b` is not `di` long, `x` has
+/// fewer than `di` columns, or `lens` does not add up to `x`'s rows.
 pub fn causal_conv(
     x: &Rows,
     di: usize,
     (w, b): (&[f32], &[f32]),
     lens: &[usize],
 ) -> Rows {
+    assert!(
+        di > 0 && w.len().is_multiple_of(di) && b.len() == di && x.cols >= di,
+        "causal_conv: w ({},), b ({},) and rows of {} columns for {di} channels",
+        w.len(),
+        b.len(),
+        x.cols
+    );
+    check_lens("causal_conv", lens, x.rows);
     let taps = w.len() / di;
     let mut y = Rows::for_overwrite(x.rows, di); // every row starts as the bias
     for_each_sequence(&mut y.data, di, lens, |start, out| {
@@ -142,11 +164,15 @@ pub fn offsets(lens: &[usize]) -> Vec<usize> {
 
 /// A stacked batch's buffer (`width` values per row) split into one
 /// mutable slice per sequence.
+///
+/// # Panics
+/// If the sequences need more rows than `data` holds.
 pub fn split_by_sequence<'a>(
     data: &'a mut [f32],
     width: usize,
     lens: &[usize],
 ) -> Vec<&'a mut [f32]> {
+    check_lens("split_by_sequence", lens, data.len() / width.max(1));
     let mut rest = data;
     let mut parts = Vec::with_capacity(lens.len());
     for &len in lens {
@@ -170,4 +196,61 @@ pub fn for_each_sequence(
         .into_par_iter()
         .zip(starts.par_iter())
         .for_each(|(part, &start)| f(start, part));
+}
+
+/// Panics unless the sequence lengths `lens` add up to at most `rows`.
+#[track_caller]
+fn check_lens(function: &str, lens: &[usize], rows: usize) {
+    let total = lens.iter().try_fold(0usize, |t, &l| t.checked_add(l));
+    assert!(
+        total.is_some_and(|t| t <= rows),
+        "{function}: sequences of {lens:?} rows in a batch of {rows}"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+        let payload = std::panic::catch_unwind(f).expect_err("should panic");
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The fast trainer's building blocks name what does not fit (they read
+    /// past a row, or silently dropped columns, before).
+    #[test]
+    fn misfitting_inputs_panic_naming_them() {
+        let m = message(|| drop(rms_norm(&Rows::zeros(3, 4), &[1.0; 3], 1e-5)));
+        assert!(m.contains("rms_norm") && m.contains("(3,)"), "{m}");
+        let m = message(|| {
+            drop(causal_conv(
+                &Rows::zeros(6, 4),
+                4,
+                (&[1.0; 7], &[0.0; 4]),
+                &[6],
+            ))
+        });
+        assert!(m.contains("causal_conv") && m.contains("(7,)"), "{m}");
+        let m = message(|| {
+            drop(causal_conv(
+                &Rows::zeros(6, 4),
+                4,
+                (&[1.0; 8], &[0.0; 4]),
+                &[4, 4],
+            ))
+        });
+        assert!(m.contains("[4, 4]") && m.contains("batch of 6"), "{m}");
+        let m = message(|| {
+            let mut data = vec![0.0f32; 12];
+            drop(split_by_sequence(&mut data, 3, &[2, 3]));
+        });
+        assert!(
+            m.contains("split_by_sequence") && m.contains("batch of 4"),
+            "{m}"
+        );
+    }
 }
