@@ -1,13 +1,13 @@
 //! The recurrence through cumulative products, directly and in log space.
 //!
 //! Unrolled, $x_t = \sum_{s \le t} \big(\prod_{r=s+1}^{t} a_r\big) b_s
-//! = P_t \sum_{s \le t} b_s / P_s$ with $P_t = \prod_{r \le t} a_r$: two
-//! cumulative operations (a product and a sum), each a scan. Directly, $P_t$
-//! underflows after a few hundred steps of $a \approx 0.1$ and $1/P_s$
+//! = \Pi_t \sum_{s \le t} b_s / \Pi_s$ with $\Pi_t = \prod_{r \le t} a_r$: two
+//! cumulative operations (a product and a sum), each a scan. Directly, $\Pi_t$
+//! underflows after a few hundred steps of $a \approx 0.1$ and $1/\Pi_s$
 //! overflows; in log space both stay finite.
 
-/// The direct closed form $x_t = P_t \sum_{s \le t} b_s / P_s$: correct in
-/// exact arithmetic, but $P_t$ underflows to 0 and $1/P_s$ overflows to ∞
+/// The direct closed form $x_t = \Pi_t \sum_{s \le t} b_s / \Pi_s$: correct in
+/// exact arithmetic, but $\Pi_t$ underflows to 0 and $1/\Pi_s$ overflows to ∞
 /// once $\prod a$ leaves the range of a double (about $10^{\pm 308}$), giving
 /// `NaN`. Kept to show why the log-space form exists.
 ///

@@ -219,8 +219,8 @@ pub fn ssd_quadratic(inputs: &SsdInputs) -> SsdOutput {
 ///
 /// Implements Eq. (X5), with $c_l = \sum_{k \le l} a_k$ inside a chunk:
 /// $Y_{\mathrm{diag}} = (L \circ C B^\top) X$;
-/// $S = X^\top \operatorname{diag}(e^{c_{q} - c_l}) B$;
-/// $H_{\mathrm{in}}^{(k+1)} = e^{c_q^{(k)}} H_{\mathrm{in}}^{(k)} + S^{(k)}$;
+/// $H_{\mathrm{own}} = X^\top \operatorname{diag}(e^{c_{q} - c_l}) B$;
+/// $H_{\mathrm{in}}^{(k+1)} = e^{c_q^{(k)}} H_{\mathrm{in}}^{(k)} + H_{\mathrm{own}}^{(k)}$;
 /// $Y_{\mathrm{off}} = \operatorname{diag}(e^{c_l})\, C\, H_{\mathrm{in}}^\top$.
 ///
 /// # Panics
