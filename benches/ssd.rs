@@ -24,10 +24,10 @@ fn forms(c: &mut Criterion) {
         let mut m = |r: usize, k: usize| {
             DMatrix::from_fn(r, k, |_, _| rng.random_range(-1.0..1.0))
         };
-        let x: Vec<DMatrix<f64>> = (0..heads).map(|_| m(t, p)).collect();
+        let u: Vec<DMatrix<f64>> = (0..heads).map(|_| m(t, p)).collect();
         let a = m(t, heads).map(|v: f64| -0.255 - 0.245 * v);
         let (b, cc) = (vec![m(t, n)], vec![m(t, n)]);
-        let args = SsdInputs::new(&x, &a, &b, &cc);
+        let args = SsdInputs::new(&u, &a, &b, &cc);
         group.throughput(Throughput::Elements(t as u64));
         group.bench_with_input(BenchmarkId::new("scan", t), &t, |bench, _| {
             bench.iter(|| ssd_recurrent(&args))

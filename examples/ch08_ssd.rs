@@ -1,4 +1,4 @@
-//! Chapter 8: the SSD matrix and what its chunks look like. (1) M = L ∘ (C Bᵀ)
+//! Chapter 8: the SSD matrix and what its chunks look like. (1) M = ℒ ∘ (C Bᵀ)
 //! of one head (T = 64) as a heatmap, with the rank of each chunk block,
 //! (2) the singular values of its
 //! off-diagonal chunk blocks (chunks of 16): none beyond N, (3) the time of
@@ -24,9 +24,9 @@ fn main() -> ExitCode {
     exit_code("ch08_ssd", run())
 }
 
-/// Random SSD inputs: per-head x, log-decays a, and one group's B and C.
+/// Random SSD inputs: per-head u, log-decays a, and one group's B and C.
 pub struct Inputs {
-    x: Vec<DMatrix<f64>>,
+    u: Vec<DMatrix<f64>>,
     a: DMatrix<f64>,
     b: Vec<DMatrix<f64>>,
     c: Vec<DMatrix<f64>>,
@@ -39,10 +39,10 @@ fn inputs(t: usize, heads: usize, p: usize, n: usize, seed: u64) -> Inputs {
     let mut m = |r: usize, c: usize| {
         DMatrix::from_fn(r, c, |_, _| rng.random_range(-1.0..1.0))
     };
-    let x = (0..heads).map(|_| m(t, p)).collect();
+    let u = (0..heads).map(|_| m(t, p)).collect();
     let a = m(t, heads).map(|v: f64| -0.255 - 0.245 * v);
     let (b, c) = (vec![m(t, n)], vec![m(t, n)]);
-    Inputs { x, a, b, c }
+    Inputs { u, a, b, c }
 }
 
 fn matrix_figures() -> ssm_lineage::Result<()> {
@@ -52,7 +52,7 @@ fn matrix_figures() -> ssm_lineage::Result<()> {
     let m = ssd_matrix(&a, &b[0], &c[0]);
     Heatmap {
         title: format!(
-            "M = L ∘ (C Bᵀ) of one head (T = {t}, N = {n}); chunks of {q}"
+            "M = ℒ ∘ (C Bᵀ) of one head (T = {t}, N = {n}); chunks of {q}"
         ),
         x_label: "input step s".into(),
         y_label: "output step t".into(),
@@ -148,8 +148,8 @@ fn timing() -> ssm_lineage::Result<()> {
         "T", names[0], names[1], names[2]
     );
     for t in [128, 256, 512, 1024, 2048] {
-        let Inputs { x, a, b, c } = inputs(t, heads, p, n, t as u64);
-        let args = SsdInputs::new(&x, &a, &b, &c);
+        let Inputs { u, a, b, c } = inputs(t, heads, p, n, t as u64);
+        let args = SsdInputs::new(&u, &a, &b, &c);
         let times = [
             best_within(0.2, || drop(black_box(ssd_recurrent(&args)))),
             best_within(0.2, || drop(black_box(ssd_quadratic(&args)))),

@@ -25,10 +25,10 @@ fn run() -> ssm_lineage::Result<()> {
     let mut m = |r: usize, c: usize| {
         DMatrix::from_fn(r, c, |_, _| rng.random_range(-1.0..1.0))
     };
-    let x: Vec<DMatrix<f64>> = (0..heads).map(|_| m(t, p)).collect();
+    let u: Vec<DMatrix<f64>> = (0..heads).map(|_| m(t, p)).collect();
     let a = m(t, heads).map(|v: f64| -0.255 - 0.245 * v);
     let (b, c) = (vec![m(t, n)], vec![m(t, n)]);
-    let args = SsdInputs::new(&x, &a, &b, &c);
+    let args = SsdInputs::new(&u, &a, &b, &c);
     println!(
         "SSD, T = {t}, {heads} heads, P = {p}, N = {n}, f64, {} threads; best of 3",
         rayon::current_num_threads()

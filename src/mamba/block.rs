@@ -39,10 +39,11 @@ pub struct MambaBlock {
 /// The selection: the scan's inputs, computed from the block's input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Selection {
-    /// The scan's input: convolved and SiLU-activated, `(len, d_inner)`.
-    pub x: DMatrix<f64>,
+    /// The scan's input $u$: convolved and SiLU-activated, `(len, d_inner)`
+    /// (the reference code's `x`).
+    pub u: DMatrix<f64>,
     /// The convolution's input (kept for the conv state), `(len, d_inner)`.
-    pub x_raw: DMatrix<f64>,
+    pub u_raw: DMatrix<f64>,
     /// The gate, `(len, d_inner)`.
     pub z: DMatrix<f64>,
     /// Δ before its bias and softplus, `(len, d_inner)`.
@@ -89,7 +90,7 @@ impl MambaBlock {
     /// The selection mechanism on a whole sequence: everything the scan
     /// needs, computed from the input.
     ///
-    /// Implements Eq. (M1): $(x, z) = v W_{in}$, $x \leftarrow \mathrm{SiLU}(\mathrm{conv}(x))$,
+    /// Implements Eq. (M1): $(u, z) = v W_{in}$, $u \leftarrow \mathrm{SiLU}(\mathrm{conv}(u))$,
     /// $(\delta, B, C) = x W_{x}$ split as (dt_rank, N, N),
     /// $\Delta = \mathrm{softplus}(\delta W_{dt} + b_{dt})$.
     ///
@@ -107,16 +108,16 @@ impl MambaBlock {
             self.config.dt_rank,
         );
         let xz = self.in_proj.forward(input); // (len, 2·d_inner)
-        let x_raw = xz.columns(0, di).into_owned();
+        let u_raw = xz.columns(0, di).into_owned();
         let z = xz.columns(di, di).into_owned();
-        let x = causal_conv(&x_raw, &self.conv_weight, &self.conv_bias).map(silu);
-        let x_dbl = self.x_proj.forward(&self.selection_input(&x)); // (len, dt_rank + 2N)
+        let u = causal_conv(&u_raw, &self.conv_weight, &self.conv_bias).map(silu);
+        let x_dbl = self.x_proj.forward(&self.selection_input(&u)); // (len, dt_rank + 2N)
         Selection {
             delta: x_dbl.columns(0, r) * &self.dt_proj.w, // bias added in the scan
             b: x_dbl.columns(r, n).into_owned(),
             c: x_dbl.columns(r + n, n).into_owned(),
-            x,
-            x_raw,
+            u,
+            u_raw,
             z,
         }
     }
@@ -145,7 +146,7 @@ impl MambaBlock {
     /// The block on a whole sequence: the selection, the selective scan with
     /// skip and gate, the output projection.
     ///
-    /// Implements Eq. (M6): $y = \mathrm{S6}(x, \Delta, A, B, C, D)\cdot\mathrm{SiLU}(z)$,
+    /// Implements Eq. (M6): $y = \mathrm{S6}(u, \Delta, A, B, C, D)\cdot\mathrm{SiLU}(z)$,
     /// then $y W_{out}$, with the selection of Eq. (M1).
     ///
     /// # Shapes
@@ -163,13 +164,13 @@ impl MambaBlock {
         );
         let s = self.select(input);
         let a = self.a();
-        let args = SelectiveScan::new(&s.x, &s.delta, &a, &s.b, &s.c)
+        let args = SelectiveScan::new(&s.u, &s.delta, &a, &s.b, &s.c)
             .with_skip(&self.d)
             .with_gate(&s.z)
             .with_delta_bias(self.dt_proj.bias.as_ref(), true);
         let ScanOutput { y, last_state } = selective_scan(&args);
         let cache = BlockCache {
-            conv_state: last_inputs(&s.x_raw, self.config.d_conv),
+            conv_state: last_inputs(&s.u_raw, self.config.d_conv),
             ssm_state: last_state,
         };
         (self.out_proj.forward(&y), cache)
@@ -188,35 +189,35 @@ impl MambaBlock {
     /// window rolls left by one and takes the new raw input; the SSM takes
     /// one step of the recurrence, channel by channel.
     ///
-    /// Implements Eq. (M9): $h_t = e^{\Delta_t A} \odot h_{t-1} + \Delta_t B_t x_t$,
-    /// $y_t = (h_t C_t + D x_t)\,\mathrm{SiLU}(z_t)$.
+    /// Implements Eq. (M9): $h_t = e^{\Delta_t A} \odot h_{t-1} + \Delta_t B_t u_t$,
+    /// $y_t = (h_t C_t + D u_t)\,\mathrm{SiLU}(z_t)$.
     ///
     /// # Shapes
-    /// `u`: `(d_model,)` → `(d_model,)`.
+    /// `v`: `(d_model,)` → `(d_model,)`.
     ///
     /// # Panics
-    /// If `u` or the cache do not have the block's shapes.
+    /// If `v` or the cache do not have the block's shapes.
     ///
     /// # References
     /// `mamba_simple.py::Mamba.step`.
     // ANCHOR: block_step
-    pub fn step(&self, u: &DVector<f64>, cache: &mut BlockCache) -> DVector<f64> {
-        has_columns("MambaBlock::step", ("u", (1, u.len())), self.config.d_model);
+    pub fn step(&self, v: &DVector<f64>, cache: &mut BlockCache) -> DVector<f64> {
+        has_columns("MambaBlock::step", ("v", (1, v.len())), self.config.d_model);
         self.check_cache(cache);
         let (di, n, r) = (
             self.config.d_inner(),
             self.config.d_state,
             self.config.dt_rank,
         );
-        let xz = self.in_proj.forward_one(u);
-        let x = DVector::from_fn(di, |ch, _| {
+        let xz = self.in_proj.forward_one(v);
+        let u = DVector::from_fn(di, |ch, _| {
             let conv = roll_in(&mut cache.conv_state, ch, xz[ch]);
             silu(
                 self.conv_weight.row(ch).transpose().dot(&conv) + self.conv_bias[ch],
             )
         });
         let x_dbl = match self.config.selective {
-            true => self.x_proj.forward_one(&x),
+            true => self.x_proj.forward_one(&u),
             false => self.x_proj.forward_one(&DVector::zeros(0)),
         };
         let (b, c) = (x_dbl.rows(r, n), x_dbl.rows(r + n, n));
@@ -224,10 +225,10 @@ impl MambaBlock {
         let a = self.a();
         let y = DVector::from_fn(di, |ch, _| {
             let dt = softplus(dt[ch]);
-            let mut y = self.d[ch] * x[ch];
+            let mut y = self.d[ch] * u[ch];
             for k in 0..n {
                 let h = &mut cache.ssm_state[(ch, k)];
-                *h = (dt * a[(ch, k)]).exp() * *h + dt * b[k] * x[ch];
+                *h = (dt * a[(ch, k)]).exp() * *h + dt * b[k] * u[ch];
                 y += c[k] * *h;
             }
             y * silu(xz[di + ch])
@@ -281,7 +282,7 @@ impl Recurrent for MambaBlock {
 /// The depthwise causal convolution: channel $c$'s output at $t$ is
 /// $\sum_{k} w_{c,k}\, x_{t-(K-1)+k, c} + b_c$, with zeros before the start.
 ///
-/// Implements Eq. (M2): $y_{t,c} = b_c + \sum_{k=0}^{K-1} w_{c,k}\, x_{t-K+1+k,\,c}$.
+/// Implements Eq. (M2): $y_{t,c} = b_c + \sum_{k=0}^{K-1} w_{c,k}\, u_{t-K+1+k,\,c}$.
 ///
 /// # Shapes
 /// `x`: `(len, d)`, `w`: `(d, K)`, `b`: `(d,)` → `(len, d)`.

@@ -116,7 +116,7 @@ impl MambaBlock {
         s: &'a Selection,
         a: &'a DMatrix<f64>,
     ) -> SelectiveScan<'a> {
-        SelectiveScan::new(&s.x, &s.delta, a, &s.b, &s.c)
+        SelectiveScan::new(&s.u, &s.delta, a, &s.b, &s.c)
             .with_skip(&self.d)
             .with_gate(&s.z)
             .with_delta_bias(self.dt_proj.bias.as_ref(), true)
@@ -137,9 +137,9 @@ impl MambaBlock {
     ) -> (DMatrix<f64>, BlockTape) {
         let selection = self.select(input);
         let di = self.config.d_inner();
-        let x_raw = &selection.x_raw;
-        let conv_out = causal_conv(x_raw, &self.conv_weight, &self.conv_bias);
-        debug_assert_eq!(conv_out.map(silu), selection.x);
+        let u_raw = &selection.u_raw;
+        let conv_out = causal_conv(u_raw, &self.conv_weight, &self.conv_bias);
+        debug_assert_eq!(conv_out.map(silu), selection.u);
         let a = self.a();
         let (out, scan) =
             selective_scan_taped(&self.scan_args(&selection, &a), chunk);
@@ -149,7 +149,7 @@ impl MambaBlock {
             input: input.clone(),
             delta_low_rank: self
                 .x_proj
-                .forward(&self.selection_input(&selection.x))
+                .forward(&self.selection_input(&selection.u))
                 .columns(0, r)
                 .into_owned(),
             conv_out,
@@ -197,21 +197,21 @@ impl MambaBlock {
             bias: Some(ds.delta_bias),
             ..dt_proj
         };
-        let mut d_dbl = DMatrix::zeros(s.x.nrows(), r + 2 * n);
+        let mut d_dbl = DMatrix::zeros(s.u.nrows(), r + 2 * n);
         d_dbl.columns_mut(0, r).copy_from(&d_delta_in);
         d_dbl.columns_mut(r, n).copy_from(&ds.b);
         d_dbl.columns_mut(r + n, n).copy_from(&ds.c);
         let (dx_from_proj, x_proj) =
-            self.x_proj.backward(&self.selection_input(&s.x), &d_dbl);
+            self.x_proj.backward(&self.selection_input(&s.u), &d_dbl);
         let dx = match self.config.selective {
             true => ds.u + dx_from_proj,
             false => ds.u, // the time-invariant core's B, C, Δ see no input
         };
         let d_conv_out = dx.zip_map(&tape.conv_out, |g, v| g * silu_grad(v));
-        let (dx_raw, dw, db) =
-            causal_conv_backward(&s.x_raw, &self.conv_weight, &d_conv_out);
-        let mut dxz = DMatrix::zeros(s.x.nrows(), 2 * di);
-        dxz.columns_mut(0, di).copy_from(&dx_raw);
+        let (du_raw, dw, db) =
+            causal_conv_backward(&s.u_raw, &self.conv_weight, &d_conv_out);
+        let mut dxz = DMatrix::zeros(s.u.nrows(), 2 * di);
+        dxz.columns_mut(0, di).copy_from(&du_raw);
         dxz.columns_mut(di, di).copy_from(&ds.z);
         let (d_input, in_proj) = self.in_proj.backward(&tape.input, &dxz);
         (g.out_proj, g.x_proj, g.in_proj) = (out_proj, x_proj, in_proj);

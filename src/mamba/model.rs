@@ -31,7 +31,7 @@ impl RmsNorm {
         }
     }
 
-    /// Implements Eq. (M7): $y = \frac{x}{\sqrt{\mathrm{mean}(x^2) + \epsilon}} \odot w$.
+    /// Implements Eq. (M7): $y = \frac{r}{\sqrt{\mathrm{mean}(r^2) + \epsilon}} \odot w$.
     ///
     /// # Shapes
     /// `(d,)` → `(d,)`.
@@ -44,10 +44,10 @@ impl RmsNorm {
     /// activation comes near it. The `f32` path, where $10^{19}$ suffices,
     /// rescales ([`crate::mamba::fast::model::RmsNorm32`]).
     // ANCHOR: rms_norm
-    pub fn apply(&self, x: &DVector<f64>) -> DVector<f64> {
-        let mean_square = x.norm_squared() / x.len() as f64;
+    pub fn apply(&self, r: &DVector<f64>) -> DVector<f64> {
+        let mean_square = r.norm_squared() / r.len() as f64;
         let scale = 1.0 / (mean_square + self.eps).sqrt();
-        x.component_mul(&self.weight) * scale
+        r.component_mul(&self.weight) * scale
     }
     // ANCHOR_END: rms_norm
 

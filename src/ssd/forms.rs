@@ -7,12 +7,12 @@ use rayon::prelude::*;
 use super::segsum::{cumsum, decay_mask};
 
 /// SSD's inputs, with the meaning of the reference `ssd_minimal_discrete`:
-/// `x` already multiplied by Δ and `a` already Δ·A (log-decays). Heads are
+/// `u` already multiplied by Δ and `a` already Δ·A (log-decays). Heads are
 /// split evenly among the groups that share B and C.
 #[derive(Debug, Clone, Copy)]
 pub struct SsdInputs<'a> {
-    /// One `(T, P)` matrix per head: $\Delta_t x_t$.
-    pub x: &'a [DMatrix<f64>],
+    /// One `(T, P)` matrix per head: $\Delta_t u_t$.
+    pub u: &'a [DMatrix<f64>],
     /// The log-decays $a_t = \Delta_t A_h$, `(T, H)` (≤ 0 for a decaying state).
     pub a: &'a DMatrix<f64>,
     /// One `(T, N)` matrix per group: $B_t$.
@@ -39,12 +39,12 @@ impl<'a> SsdInputs<'a> {
     /// If there are no heads or groups, the heads do not divide evenly into
     /// groups, or any shape disagrees; the message names both shapes.
     pub fn new(
-        x: &'a [DMatrix<f64>],
+        u: &'a [DMatrix<f64>],
         a: &'a DMatrix<f64>,
         b: &'a [DMatrix<f64>],
         c: &'a [DMatrix<f64>],
     ) -> Self {
-        assert!(!x.is_empty(), "SsdInputs: no heads (x is empty)");
+        assert!(!u.is_empty(), "SsdInputs: no heads (u is empty)");
         assert!(
             !b.is_empty() && b.len() == c.len(),
             "SsdInputs: {} groups of B vs {} of C",
@@ -52,33 +52,33 @@ impl<'a> SsdInputs<'a> {
             c.len()
         );
         assert!(
-            x.len().is_multiple_of(b.len()),
+            u.len().is_multiple_of(b.len()),
             "SsdInputs: {} heads do not split evenly into {} groups",
-            x.len(),
+            u.len(),
             b.len()
         );
-        let (t, p) = x[0].shape();
+        let (t, p) = u[0].shape();
         assert!(
             t > 0,
-            "SsdInputs: empty sequence (x of head 0 is {:?})",
-            x[0].shape()
+            "SsdInputs: empty sequence (u of head 0 is {:?})",
+            u[0].shape()
         );
         let n = b[0].ncols();
-        for (head, xh) in x.iter().enumerate() {
+        for (head, uh) in u.iter().enumerate() {
             assert_eq!(
-                xh.shape(),
+                uh.shape(),
                 (t, p),
-                "SsdInputs: x of head {head} is {:?} but head 0 is {:?}",
-                xh.shape(),
+                "SsdInputs: u of head {head} is {:?} but head 0 is {:?}",
+                uh.shape(),
                 (t, p)
             );
         }
         assert_eq!(
             a.shape(),
-            (t, x.len()),
-            "SsdInputs: a is {:?} but x needs (T, H) = {:?}",
+            (t, u.len()),
+            "SsdInputs: a is {:?} but u needs (T, H) = {:?}",
             a.shape(),
-            (t, x.len())
+            (t, u.len())
         );
         for m in b.iter().chain(c) {
             assert_eq!(
@@ -90,7 +90,7 @@ impl<'a> SsdInputs<'a> {
             );
         }
         SsdInputs {
-            x,
+            u,
             a,
             b,
             c,
@@ -103,12 +103,12 @@ impl<'a> SsdInputs<'a> {
     /// # Panics
     /// If there is not one `(P, N)` state per head.
     pub fn with_initial(mut self, states: &'a [DMatrix<f64>]) -> Self {
-        let want = (self.x[0].ncols(), self.b[0].ncols());
+        let want = (self.u[0].ncols(), self.b[0].ncols());
         assert!(
-            states.len() == self.x.len() && states.iter().all(|s| s.shape() == want),
+            states.len() == self.u.len() && states.iter().all(|s| s.shape() == want),
             "SsdInputs: {} initial states, but {} heads need {want:?} each",
             states.len(),
-            self.x.len()
+            self.u.len()
         );
         self.initial = Some(states);
         self
@@ -116,13 +116,13 @@ impl<'a> SsdInputs<'a> {
 
     /// (T, H, P, N, G).
     pub fn dims(&self) -> (usize, usize, usize, usize, usize) {
-        let (t, p) = self.x[0].shape();
-        (t, self.x.len(), p, self.b[0].ncols(), self.b.len())
+        let (t, p) = self.u[0].shape();
+        (t, self.u.len(), p, self.b[0].ncols(), self.b.len())
     }
 
     /// The group of head `head`.
     pub fn group(&self, head: usize) -> usize {
-        head / (self.x.len() / self.b.len())
+        head / (self.u.len() / self.b.len())
     }
 
     fn initial_state(&self, head: usize) -> DMatrix<f64> {
@@ -140,7 +140,7 @@ fn per_head(
     inputs: &SsdInputs,
     f: impl Fn(usize) -> (DMatrix<f64>, DMatrix<f64>) + Sync + Send,
 ) -> SsdOutput {
-    let (y, final_state) = (0..inputs.x.len()).into_par_iter().map(f).unzip();
+    let (y, final_state) = (0..inputs.u.len()).into_par_iter().map(f).unzip();
     SsdOutput { y, final_state }
 }
 
@@ -160,7 +160,7 @@ pub fn ssd_recurrent(inputs: &SsdInputs) -> SsdOutput {
         let mut y = DMatrix::zeros(t_len, p);
         for t in 0..t_len {
             state *= inputs.a[(t, head)].exp();
-            state += inputs.x[head].row(t).transpose() * b.row(t); // x_t B_tᵀ
+            state += inputs.u[head].row(t).transpose() * b.row(t); // u_t B_tᵀ
             y.set_row(t, &(&state * c.row(t).transpose()).transpose());
         }
         (y, state)
@@ -168,8 +168,8 @@ pub fn ssd_recurrent(inputs: &SsdInputs) -> SsdOutput {
 }
 // ANCHOR_END: ssd_recurrent
 
-/// The matrix $M = L \circ (C B^\top)$ of one head: the masked attention
-/// matrix with queries $C$, keys $B$ and a causal mask of decays $L$.
+/// The matrix $M = \mathcal L \circ (C B^\top)$ of one head: the masked attention
+/// matrix with queries $C$, keys $B$ and a causal mask of decays $\mathcal L$.
 ///
 /// # Shapes
 /// `a`: `(T,)`, `b`, `c`: `(T, N)` → `(T, T)`.
@@ -179,7 +179,7 @@ pub fn ssd_matrix(a: &[f64], b: &DMatrix<f64>, c: &DMatrix<f64>) -> DMatrix<f64>
 
 /// The quadratic form: build $M$ and multiply, as attention does.
 ///
-/// Implements Eq. (X4): $Y = \big(L \circ (C B^\top)\big) X$, plus
+/// Implements Eq. (X4): $Y = \big(\mathcal L \circ (C B^\top)\big) U$, plus
 /// $e^{\sum_{k \le t} a_k} H_{-1} C_t$ from an initial state.
 ///
 /// # References
@@ -191,7 +191,7 @@ pub fn ssd_quadratic(inputs: &SsdInputs) -> SsdOutput {
         let (b, c) = (&inputs.b[inputs.group(head)], &inputs.c[inputs.group(head)]);
         let a = inputs.log_decays(head);
         let mask = decay_mask(&a); // L, (T, T)
-        let from_inputs = mask.component_mul(&(c * b.transpose())) * &inputs.x[head];
+        let from_inputs = mask.component_mul(&(c * b.transpose())) * &inputs.u[head];
         // The initial state decays through every step up to t (inclusive).
         let to_t: Vec<f64> = cumsum(&a).into_iter().map(f64::exp).collect();
         let h0 = inputs.initial_state(head);
@@ -203,7 +203,7 @@ pub fn ssd_quadratic(inputs: &SsdInputs) -> SsdOutput {
         let to_end = DMatrix::from_fn(t_len, b.ncols(), |s, k| {
             mask[(t_len - 1, s)] * b[(s, k)]
         });
-        let state = inputs.x[head].transpose() * to_end + h0 * to_t[t_len - 1];
+        let state = inputs.u[head].transpose() * to_end + h0 * to_t[t_len - 1];
         (y, state)
     })
 }
@@ -218,8 +218,8 @@ pub fn ssd_quadratic(inputs: &SsdInputs) -> SsdOutput {
 /// products.
 ///
 /// Implements Eq. (X5), with $c_l = \sum_{k \le l} a_k$ inside a chunk:
-/// $Y_{\mathrm{diag}} = (L \circ C B^\top) X$;
-/// $H_{\mathrm{own}} = X^\top \operatorname{diag}(e^{c_{q} - c_l}) B$;
+/// $Y_{\mathrm{diag}} = (\mathcal L \circ C B^\top) U$;
+/// $H_{\mathrm{own}} = U^\top \operatorname{diag}(e^{c_{q} - c_l}) B$;
 /// $H_{\mathrm{in}}^{(k+1)} = e^{c_q^{(k)}} H_{\mathrm{in}}^{(k)} + H_{\mathrm{own}}^{(k)}$;
 /// $Y_{\mathrm{off}} = \operatorname{diag}(e^{c_l})\, C\, H_{\mathrm{in}}^\top$.
 ///
@@ -246,7 +246,7 @@ pub fn ssd_chunked(inputs: &SsdInputs, q: usize) -> SsdOutput {
                 out.rows_mut(0, rows).copy_from(&m.rows(start, rows));
                 out
             };
-            let (x, bc, cc) = (pad(&inputs.x[head]), pad(b), pad(c));
+            let (u, bc, cc) = (pad(&inputs.u[head]), pad(b), pad(c));
             let a: Vec<f64> = (0..q)
                 .map(|l| {
                     if l < rows {
@@ -259,7 +259,7 @@ pub fn ssd_chunked(inputs: &SsdInputs, q: usize) -> SsdOutput {
             let cumulative = cumsum(&a);
             let last = cumulative[q - 1];
             // 1. Diagonal block: the chunk on its own (zero initial state).
-            let y_diag = decay_mask(&a).component_mul(&(&cc * bc.transpose())) * &x;
+            let y_diag = decay_mask(&a).component_mul(&(&cc * bc.transpose())) * &u;
             // 2. Right factors: the chunk's inputs decayed to its end, by the
             //    sum of the later a's itself, not c_Q − c_l: with a = −∞ (a
             //    state reset) that difference is −∞ − (−∞) = NaN.
@@ -268,7 +268,7 @@ pub fn ssd_chunked(inputs: &SsdInputs, q: usize) -> SsdOutput {
                 later[l] = later[l + 1] + a[l + 1];
             }
             let to_end = DMatrix::from_fn(q, n, |l, j| later[l].exp() * bc[(l, j)]);
-            let own = x.transpose() * to_end; // (P, N)
+            let own = u.transpose() * to_end; // (P, N)
             // 4. Left factors: the entering state, decayed to each step.
             let decayed_c =
                 DMatrix::from_fn(q, n, |l, j| cumulative[l].exp() * cc[(l, j)]);

@@ -1,8 +1,8 @@
 //! Chapter 8: Mamba-2's state space duality (SSD).
 //!
 //! With a scalar-times-identity $A_t = a_t I$ per head, the selective SSM's
-//! matrix of chapter 7 factors as $M = L \circ (C B^\top)$: a causal mask of
-//! decays $L$ times an attention-like matrix. The same computation can then be
+//! matrix of chapter 7 factors as $M = \mathcal L \circ (C B^\top)$: a causal mask of
+//! decays $\mathcal L$ times an attention-like matrix. The same computation can then be
 //! run as a recurrence, as masked attention (quadratic in $T$), or in chunks
 //! that are mostly matrix products ([`forms`]); the decays come from a
 //! numerically stable segment sum ([`segsum`]). [`block`] is the Mamba-2

@@ -1,4 +1,4 @@
-//! Segment sums of log-decays, and the decay mask $L$ they give.
+//! Segment sums of log-decays, and the decay mask $\mathcal L$ they give.
 
 use nalgebra::DMatrix;
 
@@ -67,11 +67,11 @@ pub fn cumsum(a: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// The decay mask $L = e^{S}$: $L_{ij} = \prod_{k=j+1}^{i} e^{a_k}$ on and below
+/// The decay mask $\mathcal L = e^{\Sigma}$: $\mathcal L_{ij} = \prod_{k=j+1}^{i} e^{a_k}$ on and below
 /// the diagonal (1 on it), 0 above: the 1-semiseparable matrix of the scalar
 /// recurrence $y_t = e^{a_t} y_{t-1} + x_t$.
 ///
-/// Implements Eq. (X2): $L = \exp(\mathrm{segsum}(a))$.
+/// Implements Eq. (X2): $\mathcal L = \exp(\mathrm{segsum}(a))$.
 ///
 /// # Shapes
 /// `(T,)` → `(T, T)`.

@@ -17,7 +17,7 @@ use crate::strategies::gaussian;
 /// A random SSD problem: per-head inputs, decays, per-group B and C, and
 /// initial states.
 pub struct Problem {
-    pub x: Vec<DMatrix<f64>>,
+    pub u: Vec<DMatrix<f64>>,
     pub a: DMatrix<f64>,
     pub b: Vec<DMatrix<f64>>,
     pub c: Vec<DMatrix<f64>>,
@@ -34,7 +34,7 @@ pub fn problem(
 ) -> Problem {
     let g = |r, c, s: u64| gaussian(r, c, seed ^ s);
     Problem {
-        x: (0..heads).map(|h| g(t, p, 10 + h as u64)).collect(),
+        u: (0..heads).map(|h| g(t, p, 10 + h as u64)).collect(),
         // Log-decays Δ·A in about (−2.7, −0.007): e^a between 0.07 and 0.99.
         a: g(t, heads, 1).map(|v| -(v.tanh() * 2.5 + 2.51) * 0.5 - 0.005),
         b: (0..groups).map(|k| g(t, n, 100 + k as u64)).collect(),
@@ -46,8 +46,8 @@ pub fn problem(
 /// The size of what each output sums: the recurrent form on absolute values.
 fn magnitudes(pr: &Problem, with_init: bool) -> SsdOutput {
     let abs = |v: &Vec<DMatrix<f64>>| v.iter().map(|m| m.abs()).collect::<Vec<_>>();
-    let (x, b, c, init) = (abs(&pr.x), abs(&pr.b), abs(&pr.c), abs(&pr.init));
-    let inputs = SsdInputs::new(&x, &pr.a, &b, &c);
+    let (u, b, c, init) = (abs(&pr.u), abs(&pr.b), abs(&pr.c), abs(&pr.init));
+    let inputs = SsdInputs::new(&u, &pr.a, &b, &c);
     ssd_recurrent(&if with_init {
         inputs.with_initial(&init)
     } else {
@@ -71,7 +71,7 @@ proptest! {
         let heads = 1usize << heads_log;
         let groups = if grouped { 1 } else { heads };
         let pr = problem(t, heads, groups, p, n, seed);
-        let inputs = SsdInputs::new(&pr.x, &pr.a, &pr.b, &pr.c);
+        let inputs = SsdInputs::new(&pr.u, &pr.a, &pr.b, &pr.c);
         let inputs = if with_init { inputs.with_initial(&pr.init) } else { inputs };
         let reference = ssd_recurrent(&inputs);
         let scale = magnitudes(&pr, with_init);
@@ -192,10 +192,10 @@ fn golden_values_from_ssd_minimal() {
     let text = include_str!("../golden/ssd_minimal.txt");
     let named = crate::strategies::named_matrices(text);
     let get = |n: &str| named.get(n).expect(n).clone();
-    let x = vec![get("x_0"), get("x_1")];
+    let u = vec![get("x_0"), get("x_1")]; // the reference names them x
     let init = vec![get("init_0"), get("init_1")];
     let (a, b, c) = (get("a"), vec![get("B")], vec![get("C")]);
-    let inputs = SsdInputs::new(&x, &a, &b, &c).with_initial(&init);
+    let inputs = SsdInputs::new(&u, &a, &b, &c).with_initial(&init);
     for (name, out) in [
         ("chunked", ssd_chunked(&inputs, 8)),
         ("quadratic", ssd_quadratic(&inputs)),

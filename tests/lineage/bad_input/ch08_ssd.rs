@@ -226,18 +226,18 @@ fn bad_input_panics_naming_shapes() {
     };
     let pr = problem(10, 2, 1, 3, 4, 1);
     let m = message(&|| {
-        let inputs = SsdInputs::new(&pr.x, &pr.a, &pr.b, &pr.c);
+        let inputs = SsdInputs::new(&pr.u, &pr.a, &pr.b, &pr.c);
         let _ = ssd_chunked(&inputs, 0);
     });
     assert!(m.contains("chunk length must be ≥ 1"), "{m}");
     let wrong_a = DMatrix::<f64>::zeros(10, 3);
     let m = message(&|| {
-        let _ = SsdInputs::new(&pr.x, &wrong_a, &pr.b, &pr.c);
+        let _ = SsdInputs::new(&pr.u, &wrong_a, &pr.b, &pr.c);
     });
     assert!(m.contains("(10, 3)") && m.contains("(10, 2)"), "{m}");
     let three_groups = vec![pr.b[0].clone(); 3];
     let m = message(&|| {
-        let _ = SsdInputs::new(&pr.x, &pr.a, &three_groups, &three_groups);
+        let _ = SsdInputs::new(&pr.u, &pr.a, &three_groups, &three_groups);
     });
     assert!(
         m.contains("2 heads do not split evenly into 3 groups"),
