@@ -2,7 +2,7 @@
 //! of one head (T = 64) as a heatmap, with the rank of each chunk block,
 //! (2) the singular values of its
 //! off-diagonal chunk blocks (chunks of 16): none beyond N, (3) the time of
-//! the three forms against T on the machine that runs it (8 heads, P = N = 64). Writes
+//! the three forms against T on the machine that runs it (8 heads, d_h = N = 64). Writes
 //! `chapters/figures/ch08/{matrix,chunk-ranks,chunked-steps,offdiagonal-singular-values,measured-ssd-time}.svg`.
 //!
 //! Run: `cargo run --release --example ch08_ssd`

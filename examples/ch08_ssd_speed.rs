@@ -1,5 +1,5 @@
 //! Chapter 8: chunked SSD against the scan and the quadratic form at
-//! T = 4096, 8 heads, P = N = 64 (f64), for chunk lengths 16 … 512: the
+//! T = 4096, 8 heads, d_h = N = 64 (f64), for chunk lengths 16 … 512: the
 //! ratio to the scan and the chunk length that is fastest on the machine that runs it.
 //! A speed table: run by hand.
 //!

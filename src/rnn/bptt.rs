@@ -53,19 +53,19 @@ pub fn jacobian_product(
 /// Gradients of a loss with respect to every weight of an [`ElmanRnn`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gradients {
-    /// $\partial \mathcal{L} / \partial W_{hh}$, `(n, n)`.
+    /// $\partial \ell / \partial W_{hh}$, `(n, n)`.
     pub w_hh: DMatrix<f64>,
-    /// $\partial \mathcal{L} / \partial W_{xh}$, `(n, input)`.
+    /// $\partial \ell / \partial W_{xh}$, `(n, input)`.
     pub w_xh: DMatrix<f64>,
-    /// $\partial \mathcal{L} / \partial b_h$, `(n,)`.
+    /// $\partial \ell / \partial b_h$, `(n,)`.
     pub b_h: DVector<f64>,
-    /// $\partial \mathcal{L} / \partial W_{hy}$, `(output, n)`.
+    /// $\partial \ell / \partial W_{hy}$, `(output, n)`.
     pub w_hy: DMatrix<f64>,
-    /// $\partial \mathcal{L} / \partial b_y$, `(output,)`.
+    /// $\partial \ell / \partial b_y$, `(output,)`.
     pub b_y: DVector<f64>,
 }
 
-/// The squared-error loss $\mathcal{L} = \tfrac12 \sum_t \lVert y_t - y^\star_t
+/// The squared-error loss $\ell = \tfrac12 \sum_t \lVert y_t - y^\star_t
 /// \rVert^2$ of a forward pass from `h0`.
 ///
 /// # Shapes

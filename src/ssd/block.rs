@@ -28,7 +28,7 @@ pub struct Mamba2Config {
     pub d_conv: usize,
     /// `d_inner = expand · d_model` (2).
     pub expand: usize,
-    /// The head dimension $P$ (`d_inner / P` heads).
+    /// The head dimension $d_h$ (`d_inner / headdim` heads).
     pub headdim: usize,
     /// The number of groups sharing B and C (1).
     pub ngroups: usize,
@@ -156,7 +156,7 @@ pub struct Mamba2Block {
 pub struct Mamba2Cache {
     /// The last `d_conv` raw inputs of the convolution, `(conv_dim, d_conv)`.
     pub conv_state: DMatrix<f64>,
-    /// One `(P, N)` state per head.
+    /// One `(d_h, N)` state per head.
     pub ssm_state: Vec<DMatrix<f64>>,
 }
 
@@ -430,7 +430,7 @@ impl Mamba2Block {
 }
 
 impl Recurrent for Mamba2Block {
-    /// The convolution window and one `(P, N)` state per head.
+    /// The convolution window and one `(d_h, N)` state per head.
     type State = Mamba2Cache;
 
     fn init_state(&self) -> Mamba2Cache {

@@ -11,7 +11,7 @@ use super::segsum::{cumsum, decay_mask};
 /// split evenly among the groups that share B and C.
 #[derive(Debug, Clone, Copy)]
 pub struct SsdInputs<'a> {
-    /// One `(T, P)` matrix per head: $\Delta_t u_t$.
+    /// One `(T, d_h)` matrix per head: $\Delta_t u_t$.
     pub u: &'a [DMatrix<f64>],
     /// The log-decays $a_t = \Delta_t A_h$, `(T, H)` (≤ 0 for a decaying state).
     pub a: &'a DMatrix<f64>,
@@ -19,16 +19,16 @@ pub struct SsdInputs<'a> {
     pub b: &'a [DMatrix<f64>],
     /// One `(T, N)` matrix per group: $C_t$.
     pub c: &'a [DMatrix<f64>],
-    /// The state before the first step, one `(P, N)` matrix per head, if any.
+    /// The state before the first step, one `(d_h, N)` matrix per head, if any.
     pub initial: Option<&'a [DMatrix<f64>]>,
 }
 
 /// What every form returns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SsdOutput {
-    /// One `(T, P)` matrix per head.
+    /// One `(T, d_h)` matrix per head.
     pub y: Vec<DMatrix<f64>>,
-    /// The state after the last step, one `(P, N)` matrix per head.
+    /// The state after the last step, one `(d_h, N)` matrix per head.
     pub final_state: Vec<DMatrix<f64>>,
 }
 
@@ -101,7 +101,7 @@ impl<'a> SsdInputs<'a> {
     /// With an initial state per head.
     ///
     /// # Panics
-    /// If there is not one `(P, N)` state per head.
+    /// If there is not one `(d_h, N)` state per head.
     pub fn with_initial(mut self, states: &'a [DMatrix<f64>]) -> Self {
         let want = (self.u[0].ncols(), self.b[0].ncols());
         assert!(
@@ -114,7 +114,7 @@ impl<'a> SsdInputs<'a> {
         self
     }
 
-    /// (T, H, P, N, G).
+    /// (T, H, d_h, N, G).
     pub fn dims(&self) -> (usize, usize, usize, usize, usize) {
         let (t, p) = self.u[0].shape();
         (t, self.u.len(), p, self.b[0].ncols(), self.b.len())
@@ -146,7 +146,7 @@ fn per_head(
 
 /// The recurrent form: one state matrix per head, one step per token.
 ///
-/// Implements Eq. (X3): $H_t = e^{a_t} H_{t-1} + x_t B_t^\top$ (`(P, N)`),
+/// Implements Eq. (X3): $H_t = e^{a_t} H_{t-1} + u_t B_t^\top$ (`(d_h, N)`),
 /// $y_t = H_t C_t$.
 ///
 /// # References
@@ -156,7 +156,7 @@ pub fn ssd_recurrent(inputs: &SsdInputs) -> SsdOutput {
     let (t_len, _, p, _, _) = inputs.dims();
     per_head(inputs, |head| {
         let (b, c) = (&inputs.b[inputs.group(head)], &inputs.c[inputs.group(head)]);
-        let mut state = inputs.initial_state(head); // (P, N)
+        let mut state = inputs.initial_state(head); // (d_h, N)
         let mut y = DMatrix::zeros(t_len, p);
         for t in 0..t_len {
             state *= inputs.a[(t, head)].exp();
@@ -268,11 +268,11 @@ pub fn ssd_chunked(inputs: &SsdInputs, q: usize) -> SsdOutput {
                 later[l] = later[l + 1] + a[l + 1];
             }
             let to_end = DMatrix::from_fn(q, n, |l, j| later[l].exp() * bc[(l, j)]);
-            let own = u.transpose() * to_end; // (P, N)
+            let own = u.transpose() * to_end; // (d_h, N)
             // 4. Left factors: the entering state, decayed to each step.
             let decayed_c =
                 DMatrix::from_fn(q, n, |l, j| cumulative[l].exp() * cc[(l, j)]);
-            let y_off = decayed_c * state.transpose(); // (q, P)
+            let y_off = decayed_c * state.transpose(); // (q, d_h)
             y.rows_mut(start, rows)
                 .copy_from(&(y_diag + y_off).rows(0, rows));
             // 3. Centre: chapter 6's sequential scan over chunks, one affine

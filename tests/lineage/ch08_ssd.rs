@@ -60,7 +60,7 @@ proptest! {
 
     /// Chunked == quadratic == recurrent, outputs and final states, over
     /// lengths (divisible by the chunk length or not), chunk lengths, heads,
-    /// groups, P and N, with and without an initial state. The forms add the
+    /// groups, d_h and N, with and without an initial state. The forms add the
     /// same terms in different orders (and the chunked one routes decays
     /// through e^{c_q − c_l}): 1e-12 of the sum of absolute terms.
     #[test]
@@ -89,7 +89,7 @@ proptest! {
 
     /// Mamba-1's selective scan with one scalar A shared by the channels of a
     /// head, and Δ shared too, is SSD with x = Δ·u and a = Δ·A (Euler B in
-    /// both, as the reference codes): one head of P channels. The same terms in
+    /// both, as the reference codes): one head of d_h channels. The same terms in
     /// a different order (chunks of 7): 1e-12 of the sum of absolute terms.
     #[test]
     fn mamba_1_with_a_scalar_a_is_ssd(
@@ -185,7 +185,7 @@ fn lower_triangle_submatrices_have_rank_at_most_n() {
 }
 
 /// Golden values from `tests/golden/ssd_minimal.py`: the reference
-/// `ssd_minimal_discrete` (T = 24, chunks of 8, 2 heads, P = 3, N = 4, with
+/// `ssd_minimal_discrete` (T = 24, chunks of 8, 2 heads, d_h = 3, N = 4, with
 /// initial states), float64. All three forms, 1e-12 relative.
 #[test]
 fn golden_values_from_ssd_minimal() {
