@@ -55,8 +55,8 @@ pub fn jacobian_product(
 pub struct Gradients {
     /// $\partial \ell / \partial W_{hh}$, `(n, n)`.
     pub w_hh: DMatrix<f64>,
-    /// $\partial \ell / \partial W_{xh}$, `(n, input)`.
-    pub w_xh: DMatrix<f64>,
+    /// $\partial \ell / \partial W_{uh}$, `(n, input)`.
+    pub w_uh: DMatrix<f64>,
     /// $\partial \ell / \partial b_h$, `(n,)`.
     pub b_h: DVector<f64>,
     /// $\partial \ell / \partial W_{hy}$, `(output, n)`.
@@ -69,19 +69,19 @@ pub struct Gradients {
 /// \rVert^2$ of a forward pass from `h0`.
 ///
 /// # Shapes
-/// `x`: `(len, input)`, `target`: `(len, output)`, `h0`: `(n,)`.
+/// `u`: `(len, input)`, `target`: `(len, output)`, `h0`: `(n,)`.
 ///
 /// # Panics
 /// If `target` does not have one row per input row and one column per output.
 pub fn squared_loss(
     rnn: &ElmanRnn,
-    x: &DMatrix<f64>,
+    u: &DMatrix<f64>,
     target: &DMatrix<f64>,
     h0: &DVector<f64>,
 ) -> f64 {
-    let hs = rnn.hidden_states(x, h0);
+    let hs = rnn.hidden_states(u, h0);
     let y = &hs * rnn.w_hy.transpose()
-        + DMatrix::from_fn(x.nrows(), rnn.b_y.len(), |_, o| rnn.b_y[o]);
+        + DMatrix::from_fn(u.nrows(), rnn.b_y.len(), |_, o| rnn.b_y[o]);
     assert_eq!(
         y.shape(),
         target.shape(),
@@ -97,38 +97,38 @@ pub fn squared_loss(
 /// Implements Eq. (R6): with $e_t = y_t - y^\star_t$, the gradient reaching
 /// $h_t$ is $g_t = W_{hy}^\top e_t + W_{hh}^\top \delta_{t+1}$ and
 /// $\delta_t = (1 - h_t^2) \odot g_t$; the weight gradients sum
-/// $\delta_t h_{t-1}^\top$, $\delta_t x_t^\top$, $e_t h_t^\top$ over time.
+/// $\delta_t h_{t-1}^\top$, $\delta_t u_t^\top$, $e_t h_t^\top$ over time.
 ///
 /// # Shapes
-/// `x`: `(len, input)`, `target`: `(len, output)`, `h0`: `(n,)`.
+/// `u`: `(len, input)`, `target`: `(len, output)`, `h0`: `(n,)`.
 ///
 /// # Panics
 /// As [`squared_loss`].
 // ANCHOR: bptt
 pub fn bptt(
     rnn: &ElmanRnn,
-    x: &DMatrix<f64>,
+    u: &DMatrix<f64>,
     target: &DMatrix<f64>,
     h0: &DVector<f64>,
 ) -> Gradients {
-    let hs = rnn.hidden_states(x, h0); // (len, n)
+    let hs = rnn.hidden_states(u, h0); // (len, n)
     assert_eq!(
         target.nrows(),
-        x.nrows(),
-        "bptt: target {:?} vs x {:?}",
+        u.nrows(),
+        "bptt: target {:?} vs u {:?}",
         target.shape(),
-        x.shape()
+        u.shape()
     );
     let n = rnn.hidden();
     let mut g = Gradients {
         w_hh: DMatrix::zeros(n, n),
-        w_xh: DMatrix::zeros(n, x.ncols()),
+        w_uh: DMatrix::zeros(n, u.ncols()),
         b_h: DVector::zeros(n),
         w_hy: DMatrix::zeros(rnn.w_hy.nrows(), n),
         b_y: DVector::zeros(rnn.b_y.len()),
     };
     let mut delta_next = DVector::zeros(n); // δ_{t+1}, zero past the end
-    for t in (0..x.nrows()).rev() {
+    for t in (0..u.nrows()).rev() {
         let h_t = hs.row(t).transpose();
         let h_prev = if t == 0 {
             h0.clone()
@@ -141,7 +141,7 @@ pub fn bptt(
         g.w_hy += &e_t * h_t.transpose();
         g.b_y += &e_t;
         g.w_hh += &delta * h_prev.transpose();
-        g.w_xh += &delta * x.row(t);
+        g.w_uh += &delta * u.row(t);
         g.b_h += &delta;
         delta_next = delta;
     }

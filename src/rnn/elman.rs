@@ -18,7 +18,7 @@ pub struct RnnConfig {
     /// The spectral radius (and spectral norm) of $W_{hh}$, finite and ≥ 0:
     /// below 1 gradients vanish, above 1 they can explode.
     pub spectral_radius: f64,
-    /// Standard deviation of the entries of $W_{xh}$, finite and ≥ 0.
+    /// Standard deviation of the entries of $W_{uh}$, finite and ≥ 0.
     pub input_scale: f64,
 }
 
@@ -33,7 +33,7 @@ impl RnnConfig {
         check_size("output", self.output)?;
         crate::error::check_state_size(self.hidden)?;
         crate::error::check_values(
-            "w_xh (hidden × input)",
+            "w_uh (hidden × input)",
             &[self.hidden, self.input],
         )?;
         crate::error::check_values(
@@ -52,13 +52,13 @@ impl RnnConfig {
     }
 }
 
-/// An Elman RNN with weights $W_{hh}$, $W_{xh}$, $b_h$, $W_{hy}$, $b_y$.
+/// An Elman RNN with weights $W_{hh}$, $W_{uh}$, $b_h$, $W_{hy}$, $b_y$.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ElmanRnn {
     /// Recurrent weights, `(n, n)`.
     pub w_hh: DMatrix<f64>,
     /// Input weights, `(n, input)`.
-    pub w_xh: DMatrix<f64>,
+    pub w_uh: DMatrix<f64>,
     /// Hidden bias, `(n,)`.
     pub b_h: DVector<f64>,
     /// Readout weights, `(output, n)`.
@@ -77,7 +77,7 @@ impl ElmanRnn {
     /// If the shapes do not fit together (the message names both shapes).
     pub fn new(
         w_hh: DMatrix<f64>,
-        w_xh: DMatrix<f64>,
+        w_uh: DMatrix<f64>,
         b_h: DVector<f64>,
         w_hy: DMatrix<f64>,
         b_y: DVector<f64>,
@@ -89,10 +89,10 @@ impl ElmanRnn {
             w_hh.shape()
         );
         assert_eq!(
-            w_xh.nrows(),
+            w_uh.nrows(),
             n,
-            "ElmanRnn::new: w_xh {:?} vs w_hh {:?}",
-            w_xh.shape(),
+            "ElmanRnn::new: w_uh {:?} vs w_hh {:?}",
+            w_uh.shape(),
             w_hh.shape()
         );
         assert_eq!(
@@ -118,13 +118,13 @@ impl ElmanRnn {
         );
         check_size("n (the state size)", n)?;
         check_finite("w_hh", w_hh.iter())?;
-        check_finite("w_xh", w_xh.iter())?;
+        check_finite("w_uh", w_uh.iter())?;
         check_finite("b_h", b_h.iter())?;
         check_finite("w_hy", w_hy.iter())?;
         check_finite("b_y", b_y.iter())?;
         Ok(ElmanRnn {
             w_hh,
-            w_xh,
+            w_uh,
             b_h,
             w_hy,
             b_y,
@@ -142,11 +142,11 @@ impl ElmanRnn {
         let mut rng = seeded(seed);
         let n = config.hidden;
         let w_hh = orthogonal(&mut rng, n) * config.spectral_radius;
-        let w_xh = normal_matrix(&mut rng, n, config.input, config.input_scale);
+        let w_uh = normal_matrix(&mut rng, n, config.input, config.input_scale);
         let w_hy =
             normal_matrix(&mut rng, config.output, n, 1.0 / (n as f64).sqrt());
         let (b_h, b_y) = (DVector::zeros(n), DVector::zeros(config.output));
-        ElmanRnn::new(w_hh, w_xh, b_h, w_hy, b_y)
+        ElmanRnn::new(w_hh, w_uh, b_h, w_hy, b_y)
     }
 
     /// The hidden size $n$.
@@ -156,27 +156,27 @@ impl ElmanRnn {
 
     /// One state update.
     ///
-    /// Implements Eq. (R1): $h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t + b_h)$.
+    /// Implements Eq. (R1): $h_t = \tanh(W_{hh} h_{t-1} + W_{uh} u_t + b_h)$.
     ///
     /// # Shapes
-    /// `h_prev`: `(n,)`, `x_t`: `(input,)` → `(n,)`.
+    /// `h_prev`: `(n,)`, `u_t`: `(input,)` → `(n,)`.
     ///
     /// # Panics
-    /// If `x_t` does not have the input size.
+    /// If `u_t` does not have the input size.
     // ANCHOR: elman_step
     pub fn next_state(
         &self,
         h_prev: &DVector<f64>,
-        x_t: &DVector<f64>,
+        u_t: &DVector<f64>,
     ) -> DVector<f64> {
         assert_eq!(
-            x_t.len(),
-            self.w_xh.ncols(),
-            "ElmanRnn: x_t ({},) vs w_xh {:?}",
-            x_t.len(),
-            self.w_xh.shape()
+            u_t.len(),
+            self.w_uh.ncols(),
+            "ElmanRnn: u_t ({},) vs w_uh {:?}",
+            u_t.len(),
+            self.w_uh.shape()
         );
-        (&self.w_hh * h_prev + &self.w_xh * x_t + &self.b_h).map(f64::tanh)
+        (&self.w_hh * h_prev + &self.w_uh * u_t + &self.b_h).map(f64::tanh)
     }
     // ANCHOR_END: elman_step
 
@@ -194,10 +194,10 @@ impl ElmanRnn {
     /// the state after input row `t`, starting from `h0`.
     ///
     /// # Shapes
-    /// `x`: `(len, input)`, `h0`: `(n,)` → `(len, n)`.
+    /// `u`: `(len, input)`, `h0`: `(n,)` → `(len, n)`.
     ///
     /// # Panics
-    /// If `x` has the wrong number of columns or `h0` the wrong length.
+    /// If `u` has the wrong number of columns or `h0` the wrong length.
     ///
     /// # Examples
     /// ```
@@ -213,7 +213,7 @@ impl ElmanRnn {
     // ANCHOR: elman_forward
     pub fn hidden_states(
         &self,
-        x: &DMatrix<f64>,
+        u: &DMatrix<f64>,
         h0: &DVector<f64>,
     ) -> DMatrix<f64> {
         assert_eq!(
@@ -223,10 +223,10 @@ impl ElmanRnn {
             h0.len(),
             self.hidden()
         );
-        let mut hs = DMatrix::zeros(x.nrows(), self.hidden()); // (len, n)
+        let mut hs = DMatrix::zeros(u.nrows(), self.hidden()); // (len, n)
         let mut h = h0.clone();
-        for t in 0..x.nrows() {
-            h = self.next_state(&h, &x.row(t).transpose());
+        for t in 0..u.nrows() {
+            h = self.next_state(&h, &u.row(t).transpose());
             hs.row_mut(t).copy_from(&h.transpose());
         }
         hs
@@ -252,7 +252,7 @@ impl crate::traits::Parameters for ElmanRnn {
         use crate::traits::Param;
         vec![
             Param::of("w_hh", &self.w_hh),
-            Param::of("w_xh", &self.w_xh),
+            Param::of("w_uh", &self.w_uh),
             Param::of("b_h", &self.b_h),
             Param::of("w_hy", &self.w_hy),
             Param::of("b_y", &self.b_y),
@@ -263,7 +263,7 @@ impl crate::traits::Parameters for ElmanRnn {
         use crate::traits::ParamMut;
         vec![
             ParamMut::of("w_hh", &mut self.w_hh),
-            ParamMut::of("w_xh", &mut self.w_xh),
+            ParamMut::of("w_uh", &mut self.w_uh),
             ParamMut::of("b_h", &mut self.b_h),
             ParamMut::of("w_hy", &mut self.w_hy),
             ParamMut::of("b_y", &mut self.b_y),
@@ -295,9 +295,9 @@ mod tests {
     #[test]
     fn scan_matches_hidden_states_and_readout() {
         let rnn = ElmanRnn::random(&config(), 6).unwrap();
-        let x = DMatrix::from_fn(7, 2, |t, j| ((t * 3 + j) as f64).sin());
-        let hs = rnn.hidden_states(&x, &DVector::zeros(4));
-        let y = rnn.scan(&x);
+        let u = DMatrix::from_fn(7, 2, |t, j| ((t * 3 + j) as f64).sin());
+        let hs = rnn.hidden_states(&u, &DVector::zeros(4));
+        let y = rnn.scan(&u);
         for t in 0..7 {
             let expect = rnn.readout(&hs.row(t).transpose());
             assert!((y.row(t).transpose() - expect).abs().max() < 1e-15);
@@ -320,7 +320,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "w_xh (3, 2) vs w_hh (4, 4)")]
+    #[should_panic(expected = "w_uh (3, 2) vs w_hh (4, 4)")]
     fn mismatched_shapes_panic_naming_both() {
         let _ = ElmanRnn::new(
             DMatrix::zeros(4, 4),

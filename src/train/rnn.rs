@@ -50,7 +50,7 @@ impl Trainable for ElmanRnn {
             let g = bptt(self, &e.input, &target, &h0);
             let as_model = ElmanRnn {
                 w_hh: g.w_hh,
-                w_xh: g.w_xh,
+                w_uh: g.w_uh,
                 b_h: g.b_h,
                 w_hy: g.w_hy,
                 b_y: g.b_y,
@@ -65,7 +65,7 @@ impl Trainable for ElmanRnn {
         serde_json::json!({
             "model_type": "elman_rnn",
             "hidden": self.hidden(),
-            "inputs": self.w_xh.ncols(),
+            "inputs": self.w_uh.ncols(),
             "outputs": self.b_y.len(),
         })
     }

@@ -72,12 +72,12 @@ proptest! {
         let target = gaussian(len, 2, seed ^ 5);
         let h0 = gaussian(n, 1, seed ^ 9).column(0) * 0.5;
         let grads = bptt(&model, &x, &target, &h0);
-        let analytic = [&grads.w_hh, &grads.w_xh, &grads.w_hy];
+        let analytic = [&grads.w_hh, &grads.w_uh, &grads.w_hy];
         for (which, g) in analytic.iter().enumerate() {
             for idx in 0..g.len() {
                 let loss_at = |delta: f64| {
                     let mut m = model.clone();
-                    [&mut m.w_hh, &mut m.w_xh, &mut m.w_hy][which][idx] += delta;
+                    [&mut m.w_hh, &mut m.w_uh, &mut m.w_hy][which][idx] += delta;
                     squared_loss(&m, &x, &target, &h0)
                 };
                 let numeric = (loss_at(FD_STEP) - loss_at(-FD_STEP)) / (2.0 * FD_STEP);
