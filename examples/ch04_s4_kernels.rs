@@ -61,7 +61,7 @@ fn kernels() -> ssm_lineage::Result<()> {
     let mut plots = Vec::new();
     for (title, build) in measures() {
         let (t, dplr) = build(N)?;
-        let mut plot = LinePlot::new(title, "lag ℓ (steps)", "K̄[ℓ] / Δ");
+        let mut plot = LinePlot::new(title, "lag s (steps)", "K̄[s] / Δ");
         for dt in [0.01, 0.03, 0.1] {
             let ssm = Ssm::new(t.a.clone(), t.b.clone(), c.clone(), 0.0)?;
             let a_bar = discretize_bilinear(&ssm, dt)?.a_bar;

@@ -50,7 +50,7 @@ fn kernels() -> ssm_lineage::Result<()> {
     for (init, title) in INITS {
         let lambda = eigenvalues(init, N)?;
         let b = input_vector(init, N)?;
-        let mut plot = LinePlot::new(title, "lag ℓ (steps)", "K̄[ℓ] / Δ");
+        let mut plot = LinePlot::new(title, "lag s (steps)", "K̄[s] / Δ");
         for dt in [0.01, 0.03, 0.1] {
             let k = vandermonde_kernel(&lambda, &b, &c, dt, Rule::Zoh, len)?;
             plot = plot.line(
@@ -67,7 +67,7 @@ fn kernels() -> ssm_lineage::Result<()> {
 }
 
 /// Δ is a timescale: one S4D-Lin kernel (N = 8) at three steps, against
-/// the lag in steps and against the time ℓΔ, where the three fall on one
+/// the lag in steps and against the time sΔ, where the three fall on one
 /// curve.
 fn timescale() -> ssm_lineage::Result<()> {
     let n = 8;
@@ -76,8 +76,8 @@ fn timescale() -> ssm_lineage::Result<()> {
     let c: Vec<Complex<f64>> = (0..n / 2)
         .map(|k| Complex::new(1.0 / (1.0 + k as f64), 0.0))
         .collect();
-    let mut steps = LinePlot::new("Against the lag", "lag ℓ (steps)", "K̄[ℓ] / Δ");
-    let mut time = LinePlot::new("Against the time ℓΔ", "time ℓΔ", "K̄[ℓ] / Δ");
+    let mut steps = LinePlot::new("Against the lag", "lag s (steps)", "K̄[s] / Δ");
+    let mut time = LinePlot::new("Against the time sΔ", "time sΔ", "K̄[s] / Δ");
     for dt in [0.01, 0.02, 0.05] {
         let len = (6.0 / dt) as usize;
         let k = vandermonde_kernel(&lambda, &b, &c, dt, Rule::Zoh, len)?;
@@ -96,7 +96,7 @@ fn timescale() -> ssm_lineage::Result<()> {
 
 /// "Diagonal is enough": the kernel of HiPPO-LegS (dense, N = 16, 64, 256)
 /// against S4D-LegS, its normal part alone with B halved, for the output
-/// row C_n = 1/(1 + n), at Δ = 0.01 (ZOH), against the time ℓΔ.
+/// row C_n = 1/(1 + n), at Δ = 0.01 (ZOH), against the time sΔ.
 fn legs_diagonal() -> ssm_lineage::Result<()> {
     let dt = 0.01;
     let len = 500;
@@ -120,7 +120,7 @@ fn legs_diagonal() -> ssm_lineage::Result<()> {
                 .collect()
         };
         plots.push(
-            LinePlot::new(&format!("N = {n}"), "time ℓΔ", "K̄[ℓ] / Δ")
+            LinePlot::new(&format!("N = {n}"), "time sΔ", "K̄[s] / Δ")
                 .line("S4D-LegS (Λ alone, B/2)", curve(&diagonal))
                 .line("S4-LegS (A = Λ − PP*)", curve(&dense)),
         );

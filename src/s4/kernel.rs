@@ -202,7 +202,7 @@ pub fn with_conjugates(v: &[Complex<f64>]) -> Vec<Complex<f64>> {
 /// node, in $O(N^3)$ each: correct for any $\bar A$, but no faster than
 /// powers until $\bar A$ has structure.
 ///
-/// Implements Eq. (S3): $\hat K(\omega) = \sum_{\ell < L} C\bar A^\ell \bar B\,\omega^\ell = \tilde C (I - \bar A\omega)^{-1} \bar B$.
+/// Implements Eq. (S3): $\hat K(\omega) = \sum_{s < L} C\bar A^s \bar B\,\omega^s = \tilde C (I - \bar A\omega)^{-1} \bar B$.
 ///
 /// # Shapes
 /// `a_bar`: `(N, N)`, `b_bar`, `c_tilde`: `(N,)` → `(len,)`.

@@ -10,8 +10,8 @@ use crate::s4::kernel::with_conjugates;
 
 /// The kernel of a real diagonal system from one mode of each conjugate pair.
 ///
-/// Implements Eq. (D1): $\bar K_\ell = 2\,\mathrm{Re} \sum_{n < N/2} C_n \bar B_n
-/// \bar\lambda_n^{\ell}$, with $\bar\lambda$, $\bar B$ from Eq. (L8).
+/// Implements Eq. (D1): $\bar K_s = 2\,\mathrm{Re} \sum_{n < N/2} C_n \bar B_n
+/// \bar\lambda_n^{s}$, with $\bar\lambda$, $\bar B$ from Eq. (L8).
 ///
 /// # Shapes
 /// `lambda`, `b`, `c`: `(N/2,)` → `(len,)`.
@@ -46,7 +46,7 @@ pub fn vandermonde_kernel(
     let (a_bar, b_bar) = discretize_diagonal(lambda, b, dt, rule)?;
     let weights: Vec<Complex<f64>> =
         c.iter().zip(&b_bar).map(|(c, b)| c * b).collect();
-    let mut powers = vec![Complex::new(1.0, 0.0); lambda.len()]; // λ̄_n^ℓ
+    let mut powers = vec![Complex::new(1.0, 0.0); lambda.len()]; // λ̄_n^s
     let mut k = Vec::with_capacity(len);
     for _ in 0..len {
         let sum: Complex<f64> =
@@ -61,13 +61,13 @@ pub fn vandermonde_kernel(
 // ANCHOR_END: vandermonde_kernel
 
 /// The fast path of [`vandermonde_kernel`] once discretized: the Vandermonde
-/// product as two real matrix products. Writing $\ell = qB + r$ (blocks of
-/// $B$ taps), $\bar\lambda^\ell = \bar\lambda^{qB} \bar\lambda^{r}$, so
-/// $\bar K_{qB + r} = 2\,\mathrm{Re}\sum_n P_{qn} R_{nr}$ with
-/// $P_{qn} = w_n \bar\lambda_n^{qB}$ and $R_{nr} = \bar\lambda_n^r$, and
-/// $\mathrm{Re}(PR) = P_{re} R_{re} - P_{im} R_{im}$: nalgebra's GEMM does the
-/// $O(NL)$ work with SIMD. Each power is a product of at most $B + L/B$
-/// factors instead of $\ell$, so it is also more accurate for long kernels.
+/// product as two real matrix products. Writing $s = qQ + r$ (blocks of
+/// $Q$ taps), $\bar\lambda^s = \bar\lambda^{qQ} \bar\lambda^{r}$, so
+/// $\bar K_{qQ + r} = 2\,\mathrm{Re}\sum_n \Phi_{qn} \Psi_{nr}$ with
+/// $\Phi_{qn} = w_n \bar\lambda_n^{qQ}$ and $\Psi_{nr} = \bar\lambda_n^r$, and
+/// $\mathrm{Re}(\Phi\Psi) = \Phi_{re} \Psi_{re} - \Phi_{im} \Psi_{im}$: nalgebra's GEMM does the
+/// $O(NL)$ work with SIMD. Each power is a product of at most $Q + L/Q$
+/// factors instead of $s$, so it is also more accurate for long kernels.
 ///
 /// # Shapes
 /// `a_bar`, `weights` ($C_n \bar B_n$): `(N/2,)` → `(len,)`.

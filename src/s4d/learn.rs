@@ -139,7 +139,7 @@ impl S4dParams {
         for h in 0..self.channels() {
             for m in 0..self.log_a_real.ncols() {
                 let (a_bar, w) = self.discretized(h, m);
-                let mut power = w; // W λ̄^ℓ
+                let mut power = w; // W λ̄^k
                 for l in 0..len {
                     k[(l, h)] += 2.0 * power.re;
                     power *= a_bar;
@@ -194,12 +194,12 @@ impl S4dParams {
     /// The backward pass of [`S4dParams::forward`]: the input's gradient and
     /// every parameter's, as a layer of the same shapes.
     ///
-    /// Implements Eq. (G8): $\partial\bar K_\ell = \sum_t \partial y_t\,u_{t-\ell}$ and
-    /// $\partial u_s = \sum_\ell \partial y_{s+\ell}\,\bar K_\ell + D\,\partial y_s$
+    /// Implements Eq. (G8): $\partial\bar K_k = \sum_t \partial y_t\,u_{t-k}$ and
+    /// $\partial u_s = \sum_k \partial y_{s+k}\,\bar K_k + D\,\partial y_s$
     /// (correlations, by FFT on reversed sequences); then through
-    /// $\bar K_\ell = 2\,\mathrm{Re}\sum_n W_n\bar\lambda_n^\ell$:
-    /// $g_W = 2\,\overline{\textstyle\sum_\ell \partial\bar K_\ell\,\bar\lambda^\ell}$,
-    /// $g_{\bar\lambda} = 2\,\overline{W \textstyle\sum_\ell \ell\,\partial\bar K_\ell\,\bar\lambda^{\ell-1}}$,
+    /// $\bar K_k = 2\,\mathrm{Re}\sum_n W_n\bar\lambda_n^k$:
+    /// $g_W = 2\,\overline{\textstyle\sum_k \partial\bar K_k\,\bar\lambda^k}$,
+    /// $g_{\bar\lambda} = 2\,\overline{W \textstyle\sum_k k\,\partial\bar K_k\,\bar\lambda^{k-1}}$,
     /// and the chain rule $g_z = \overline{\partial w/\partial z}\; g_w$ for each holomorphic step.
     ///
     /// # Panics
@@ -294,9 +294,9 @@ impl S4dParams {
             Complex::new(1.0, 0.0),
         );
         for (l, &d) in dk.iter().enumerate() {
-            s += power * d; // Σ_ℓ ∂K_ℓ λ̄^ℓ
+            s += power * d; // Σ_k ∂K_k λ̄^k
             if let Some(&next) = dk.get(l + 1) {
-                t += power * (next * (l + 1) as f64); // Σ_ℓ ℓ ∂K_ℓ λ̄^{ℓ−1}
+                t += power * (next * (l + 1) as f64); // Σ_k k ∂K_k λ̄^{k−1}
             }
             power *= a_bar;
         }
@@ -323,7 +323,7 @@ impl S4dParams {
     }
 }
 
-/// $r_\ell = \sum_t x_{t+\ell}\, y_t$ for $\ell < L$: the correlation that a
+/// $r_k = \sum_t x_{t+k}\, y_t$ for $k < L$: the correlation that a
 /// causal convolution's backward pass needs, as a causal convolution of the
 /// reversed `x` with `y`, read backwards (by FFT).
 pub fn correlate(x: &[f64], y: &[f64]) -> Vec<f64> {

@@ -162,8 +162,8 @@ fn for_each_block<E: Associative>(
 /// $c$: what a CPU with a few cores, or a GPU with its blocks, actually runs.
 /// Any chunk length ≥ 1 and any sequence length.
 ///
-/// Implements Eq. (P5): $s_t = \Gamma_{k-1} \bullet \ell_t$ for $t$ in chunk $k$,
-/// where $\ell_t$ is the scan inside the chunk and $\Gamma_{k-1}$ the combination
+/// Implements Eq. (P5): $s_t = \Gamma_{k-1} \bullet \tilde s_t$ for $t$ in chunk $k$,
+/// where $\tilde s_t$ is the scan inside the chunk and $\Gamma_{k-1}$ the combination
 /// of all earlier chunks.
 ///
 /// # Shapes

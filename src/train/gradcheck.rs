@@ -4,7 +4,7 @@
 //! $(\ell(\theta + \epsilon e_i) - \ell(\theta - \epsilon e_i)) / 2\epsilon$
 //! differs from $\partial\ell/\partial\theta_i$ by a truncation error of order
 //! $\epsilon^2 \ell'''/6$ and a rounding error of order
-//! $u\,|\ell| / \epsilon$ (with $u = 2^{-53}$ in `f64`); $\epsilon = 10^{-5}$
+//! $2^{-53}|\ell| / \epsilon$ (the unit roundoff of `f64`); $\epsilon = 10^{-5}$
 //! balances them near $10^{-10}$ relative to the loss's scale.
 
 /// The central difference of `loss` at `theta` along every coordinate.

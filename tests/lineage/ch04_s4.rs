@@ -61,7 +61,7 @@ proptest! {
         let fast = kernel_dplr(&dplr, &c_tilde(&dense.a_bar, &c, &dplr.v, len), dt, len).expect("valid");
         let scale: f64 = naive.iter().map(|k| k.abs()).sum::<f64>() + c.norm() * dt;
         for l in 0..len {
-            prop_assert!((fast[l] - naive[l]).abs() <= 1e-11 * scale, "ℓ={l}: {} vs {}", fast[l], naive[l]);
+            prop_assert!((fast[l] - naive[l]).abs() <= 1e-11 * scale, "s={l}: {} vs {}", fast[l], naive[l]);
         }
     }
 
@@ -86,7 +86,7 @@ proptest! {
         let via_gf = kernel_generating_function(&dense.a_bar, &dense.b_bar, &c_tilde, len);
         let scale: f64 = naive.iter().map(|k| k.abs()).sum::<f64>() + c.norm() * dt;
         for l in 0..len {
-            prop_assert!((via_gf[l] - naive[l]).abs() <= 1e-10 * scale, "ℓ={l}: {} vs {}", via_gf[l], naive[l]);
+            prop_assert!((via_gf[l] - naive[l]).abs() <= 1e-10 * scale, "s={l}: {} vs {}", via_gf[l], naive[l]);
         }
     }
 
@@ -120,7 +120,7 @@ proptest! {
         let cb: f64 = c.iter().zip(&dplr.b).map(|(c, b)| (c * b).norm()).sum();
         let scale: f64 = readable.iter().map(|k| k.abs()).sum::<f64>() + cb * dt;
         for l in 0..len {
-            prop_assert!((fast[l] - readable[l]).abs() <= 1e-11 * scale, "ℓ={l}: {} vs {}", fast[l], readable[l]);
+            prop_assert!((fast[l] - readable[l]).abs() <= 1e-11 * scale, "s={l}: {} vs {}", fast[l], readable[l]);
         }
     }
 
@@ -313,7 +313,7 @@ fn golden_kernel_from_the_reference_route() {
         for (l, (g, w)) in got.iter().zip(&want).enumerate() {
             assert!(
                 (g - w).abs() <= 1e-12 * scale,
-                "{measure} Δ={dt} ℓ={l}: {g} vs {w}"
+                "{measure} Δ={dt} s={l}: {g} vs {w}"
             );
         }
         checked += 1;

@@ -17,9 +17,9 @@ use ssm_lineage::traits::{Convolutional, Recurrent};
 use crate::cases;
 use crate::strategies::{gaussian, lengths, log_uniform_dt};
 
-/// A product of ℓ complex factors errs by about 4ℓε relative to its size
+/// A product of s complex factors errs by about 4sε relative to its size
 /// (each complex multiply rounds by ≈ 2√2 ε); sums of N/2 ≤ 8 such terms and
-/// the discretization's own rounding add a few ε more. 16(ℓ + 1)ε per tap,
+/// the discretization's own rounding add a few ε more. 16(s + 1)ε per tap,
 /// relative to 2Σ|C_n B̄_n|, covers both the Vandermonde and the dense route.
 fn tap_tolerance(len: usize, scale: f64) -> f64 {
     16.0 * (len as f64 + 1.0) * f64::EPSILON * scale
@@ -69,7 +69,7 @@ proptest! {
             let (_, b_bar) = discretize_diagonal(&lambda, &b, dt, rule).expect("valid");
             let tol = tap_tolerance(len, scale(&b_bar, &c)) + 1e-13 * scale(&b_bar, &c);
             for l in 0..len {
-                prop_assert!((fast[l] - naive[l]).abs() <= tol, "{rule:?} ℓ={l}: {} vs {}", fast[l], naive[l]);
+                prop_assert!((fast[l] - naive[l]).abs() <= tol, "{rule:?} s={l}: {} vs {}", fast[l], naive[l]);
             }
         }
     }
@@ -85,8 +85,8 @@ proptest! {
         let (_, b_bar) = discretize_diagonal(&lambda, &b, dt, Rule::Zoh).expect("valid");
         let tol = tap_tolerance(len, scale(&b_bar, &c));
         for l in 0..len {
-            prop_assert!(full[l].im.abs() <= tol, "ℓ={l}: imaginary part {}", full[l].im);
-            prop_assert!((full[l].re - half[l]).abs() <= tol, "ℓ={l}");
+            prop_assert!(full[l].im.abs() <= tol, "s={l}: imaginary part {}", full[l].im);
+            prop_assert!((full[l].re - half[l]).abs() <= tol, "s={l}");
         }
     }
 
@@ -101,13 +101,13 @@ proptest! {
         let fast = vandermonde_kernel_fast(&a_bar, &w, len);
         let tol = tap_tolerance(len, scale(&b_bar, &c));
         for l in 0..len {
-            prop_assert!((fast[l] - readable[l]).abs() <= tol, "ℓ={l}");
+            prop_assert!((fast[l] - readable[l]).abs() <= tol, "s={l}");
         }
     }
 
     /// The S4D layer: recurrent mode (D2) equals convolution mode, for every
     /// initialisation and both rules. The recurrence errs like the kernel
-    /// (ℓ products per tap) summed over L taps: L²·16ε relative to the taps'
+    /// (s products per tap) summed over L taps: L²·16ε relative to the taps'
     /// scale times max|u|, plus the FFT's 1e-13.
     #[test]
     fn s4d_layer_recurrence_equals_convolution(
@@ -207,7 +207,7 @@ fn layers_are_built_from_given_parameters() -> ssm_lineage::Result<()> {
 }
 
 /// Exercise 5.1: with equal weights, the S4D-Lin kernel repeats every 2/Δ
-/// steps under the common decay e^{−Δℓ/2}: K̄_{ℓ+2/Δ} = e^{−1} K̄_ℓ (ZOH).
+/// steps under the common decay e^{−Δs/2}: K̄_{s+2/Δ} = e^{−1} K̄_s (ZOH).
 /// Both taps are sums of 32 products of ≤ 300 factors: 1e-12 relative.
 #[test]
 fn exercise_5_1_s4d_lin_kernel_repeats_every_two_time_units() {
@@ -222,7 +222,7 @@ fn exercise_5_1_s4d_lin_kernel_repeats_every_two_time_units() {
         let expect = k[l] * (-1.0f64).exp();
         assert!(
             (shifted - expect).abs() <= 1e-12 * (1.0 + k[l].abs()),
-            "ℓ={l}: {shifted} vs {expect}"
+            "s={l}: {shifted} vs {expect}"
         );
     }
 }
@@ -243,14 +243,14 @@ fn exercise_5_3_the_period_does_not_depend_on_n() {
             let expect = k[l] * (-1.0f64).exp();
             assert!(
                 (k[l + 100] - expect).abs() <= 1e-12 * (1.0 + k[l].abs()),
-                "N={n}, ℓ={l}"
+                "N={n}, s={l}"
             );
         }
     }
 }
 
-/// Δ is a timescale: the ZOH kernel over Δ at lag ℓ is the continuous
-/// kernel $K(t) = 2\,\mathrm{Re}\sum_n C_n B_n e^{t\lambda_n}$ at $t = \ell\Delta$,
+/// Δ is a timescale: the ZOH kernel over Δ at lag s is the continuous
+/// kernel $K(t) = 2\,\mathrm{Re}\sum_n C_n B_n e^{t\lambda_n}$ at $t = s\Delta$,
 /// up to each mode's factor $(e^{x} - 1)/x$ with $x = \Delta\lambda_n$, which
 /// differs from 1 by at most $\tfrac{|x|}{2} e^{|x|}$ (its series, term by
 /// term). So at every step the three curves of the timescale figure lie
@@ -281,7 +281,7 @@ fn the_kernel_over_delta_samples_one_continuous_kernel() {
             .sum();
         for (l, tap) in k.iter().enumerate() {
             let gap = (tap / dt - continuous(l as f64 * dt)).abs();
-            assert!(gap <= bound, "Δ={dt}, ℓ={l}: {gap} > {bound}");
+            assert!(gap <= bound, "Δ={dt}, s={l}: {gap} > {bound}");
         }
     }
 }
