@@ -90,27 +90,27 @@ pub fn vandermonde_kernel_fast(
         weights.len()
     );
     let modes = a_bar.len();
-    let block = len.clamp(1, 64); // B
-    let rows = len.div_ceil(block); // Q
-    let (mut p_re, mut p_im) =
-        (DMatrix::zeros(rows, modes), DMatrix::zeros(rows, modes)); // (Q, N/2)
-    let (mut r_re, mut r_im) =
-        (DMatrix::zeros(modes, block), DMatrix::zeros(modes, block)); // (N/2, B)
+    let block = len.clamp(1, 64); // Q taps per block
+    let rows = len.div_ceil(block); // blocks
+    let (mut phi_re, mut phi_im) =
+        (DMatrix::zeros(rows, modes), DMatrix::zeros(rows, modes)); // Φ, (blocks, N/2)
+    let (mut psi_re, mut psi_im) =
+        (DMatrix::zeros(modes, block), DMatrix::zeros(modes, block)); // Ψ, (N/2, Q)
     for (n, (a, w)) in a_bar.iter().zip(weights).enumerate() {
         let mut power = Complex::new(1.0, 0.0);
         for r in 0..block {
-            (r_re[(n, r)], r_im[(n, r)]) = (power.re, power.im);
+            (psi_re[(n, r)], psi_im[(n, r)]) = (power.re, power.im);
             power *= a;
         }
-        let step = a.powu(block as u32); // λ̄^B by repeated squaring
-        let mut p = *w;
+        let step = a.powu(block as u32); // λ̄^Q by repeated squaring
+        let mut phi = *w;
         for q in 0..rows {
-            (p_re[(q, n)], p_im[(q, n)]) = (p.re, p.im);
-            p *= step;
+            (phi_re[(q, n)], phi_im[(q, n)]) = (phi.re, phi.im);
+            phi *= step;
         }
     }
-    let k = (p_re * r_re - p_im * r_im) * 2.0; // (Q, B): tap qB + r at (q, r)
-    (0..len).map(|l| k[(l / block, l % block)]).collect()
+    let k = (phi_re * psi_re - phi_im * psi_im) * 2.0; // (blocks, Q): tap qQ + r at (q, r)
+    (0..len).map(|s| k[(s / block, s % block)]).collect()
 }
 // ANCHOR_END: vandermonde_kernel_fast
 
