@@ -38,7 +38,7 @@ fn run() -> ssm_lineage::Result<()> {
     let mut plot = LinePlot::new(
         "Gradient norm through time, tanh RNN (n = 32)",
         "lag t (steps)",
-        "spectral norm of ∂h_t/∂h_0",
+        "spectral norm of ∂hₜ/∂h₀",
     )
     .scales(Scale::Linear, Scale::Log);
     println!(
@@ -64,7 +64,7 @@ fn run() -> ssm_lineage::Result<()> {
         let bound = (1..STEPS)
             .map(|t| (t as f64, f64::powi(rho, t as i32)))
             .collect();
-        plot = plot.dashed(&format!("bound ρ^t, ρ = {rho}"), bound);
+        plot = plot.dashed(&format!("bound ρᵗ, ρ = {rho}"), bound);
     }
     plot.save(&figure_path("ch01", "gradient-norms.svg"))
 }

@@ -45,11 +45,11 @@ fn heatmap() -> ssm_lineage::Result<()> {
     let rnn = ElmanRnn::random(&config(0.95), 21)?;
     let hs = rnn.hidden_states(&u, &DVector::zeros(HIDDEN)); // (len, n)
     Heatmap {
-        title: "Hidden state h_t of a tanh RNN (ρ = 0.95), pulses at t = 10, 45, 80"
+        title: "Hidden state hₜ of a tanh RNN (ρ = 0.95), pulses at t = 10, 45, 80"
             .into(),
         x_label: "time t (steps)".into(),
         y_label: "hidden unit".into(),
-        value_label: "activation h_t".into(),
+        value_label: "activation hₜ".into(),
         data: hs.transpose(),
         x_range: 0.0..len as f64,
         y_range: 0.0..HIDDEN as f64,

@@ -227,7 +227,7 @@ fn run() -> ssm_lineage::Result<()> {
             continue;
         }
         let title = format!("Error at T = 4 s against Δ: {name}");
-        let mut plot = LinePlot::new(&title, "step Δ (s)", "|y_discrete(T) − y(T)|")
+        let mut plot = LinePlot::new(&title, "step Δ (s)", "error |ŷ(T) − y(T)|")
             .scales(Scale::Log, Scale::Log);
         for (rule, points) in curves {
             plot = plot.line(&rule.name(), points);

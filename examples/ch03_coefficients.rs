@@ -28,11 +28,11 @@ fn run() -> ssm_lineage::Result<()> {
     let mut p = LegsProjector::new(N, LegsRule::Bilinear)?;
     let history = p.run(&f)?; // (STEPS, N)
     Heatmap {
-        title: "LegS coefficients c_n(t) of a two-tone signal (N = 32, bilinear)"
+        title: "LegS coefficients cₙ(t) of a two-tone signal (N = 32, bilinear)"
             .into(),
         x_label: "time t (thousands of steps)".into(),
         y_label: "coefficient index n".into(),
-        value_label: "c_n(t)".into(),
+        value_label: "cₙ(t)".into(),
         data: history.transpose().map(|v| v.clamp(-1.5, 1.5)),
         x_range: 0.0..STEPS as f64 / 1000.0,
         y_range: 0.0..N as f64,

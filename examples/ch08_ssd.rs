@@ -15,7 +15,7 @@ use rand::RngExt;
 use ssm_lineage::ssd::forms::ssd_matrix;
 use ssm_lineage::ssd::{SsdInputs, ssd_chunked, ssd_quadratic, ssd_recurrent};
 use ssm_lineage::support::figure::{
-    Heatmap, LinePlot, Scale, exit_code, figure_path,
+    Heatmap, Legend, LinePlot, Scale, exit_code, figure_path,
 };
 use ssm_lineage::support::rng::seeded;
 use ssm_lineage::support::timing::best_within;
@@ -56,7 +56,7 @@ fn matrix_figures() -> ssm_lineage::Result<()> {
         ),
         x_label: "input step s".into(),
         y_label: "output step t".into(),
-        value_label: "M_ts".into(),
+        value_label: "Mₜₛ".into(),
         data: m.clone(),
         x_range: 0.0..t as f64,
         y_range: 0.0..t as f64,
@@ -112,10 +112,11 @@ fn matrix_figures() -> ssm_lineage::Result<()> {
     let mut plot = LinePlot::new(
         &format!("Singular values of the off-diagonal {q} × {q} blocks (N = {n})"),
         "index k",
-        "σ_k / σ_1 (log scale)",
+        "σₖ / σ₁ (log scale)",
     )
     .scales(Scale::Linear, Scale::Log)
-    .ranges(0.0..(q + 1) as f64, 1e-18..1e3);
+    .ranges(0.0..(q + 1) as f64, 1e-18..1e3)
+    .legend(Legend::UpperRight);
     for (i, j) in [(1, 0), (2, 0), (3, 1), (3, 2)] {
         let block = m.view((i * q, j * q), (q, q)).into_owned();
         let mut sv: Vec<f64> = block.singular_values().iter().copied().collect();
