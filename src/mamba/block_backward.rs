@@ -26,19 +26,19 @@ impl Linear {
     // ANCHOR: linear_backward
     pub fn backward(
         &self,
-        x: &DMatrix<f64>,
+        u: &DMatrix<f64>,
         dy: &DMatrix<f64>,
     ) -> (DMatrix<f64>, Linear) {
         assert!(
-            x.shape() == (dy.nrows(), self.w.nrows())
+            u.shape() == (dy.nrows(), self.w.nrows())
                 && dy.ncols() == self.w.ncols(),
-            "Linear::backward: x {:?} and dy {:?} vs weight {:?}",
-            x.shape(),
+            "Linear::backward: u {:?} and dy {:?} vs weight {:?}",
+            u.shape(),
             dy.shape(),
             self.w.shape()
         );
         let grads = Linear {
-            w: x.tr_mul(dy),
+            w: u.tr_mul(dy),
             bias: self.bias.as_ref().map(|_| row_sums(dy)),
         };
         (dy * self.w.transpose(), grads)
@@ -65,30 +65,30 @@ pub fn row_sums(m: &DMatrix<f64>) -> DVector<f64> {
 /// If the shapes disagree.
 // ANCHOR: causal_conv_backward
 pub fn causal_conv_backward(
-    x: &DMatrix<f64>,
+    u: &DMatrix<f64>,
     w: &DMatrix<f64>,
     dy: &DMatrix<f64>,
 ) -> (DMatrix<f64>, DMatrix<f64>, DVector<f64>) {
     assert!(
-        x.shape() == dy.shape() && w.nrows() == x.ncols(),
-        "causal_conv_backward: x {:?}, dy {:?}, w {:?}",
-        x.shape(),
+        u.shape() == dy.shape() && w.nrows() == u.ncols(),
+        "causal_conv_backward: u {:?}, dy {:?}, w {:?}",
+        u.shape(),
         dy.shape(),
         w.shape()
     );
-    let (len, taps) = (x.nrows(), w.ncols());
-    let mut dx = DMatrix::zeros(len, x.ncols());
+    let (len, taps) = (u.nrows(), w.ncols());
+    let mut du = DMatrix::zeros(len, u.ncols());
     let mut dw = DMatrix::zeros(w.nrows(), taps);
-    for c in 0..x.ncols() {
+    for c in 0..u.ncols() {
         for t in 0..len {
             for k in (0..taps).filter(|k| t + k + 1 >= taps) {
                 let s = t + k + 1 - taps; // the input tap k reads at output t
-                dw[(c, k)] += dy[(t, c)] * x[(s, c)];
-                dx[(s, c)] += w[(c, k)] * dy[(t, c)];
+                dw[(c, k)] += dy[(t, c)] * u[(s, c)];
+                du[(s, c)] += w[(c, k)] * dy[(t, c)];
             }
         }
     }
-    (dx, dw, row_sums(dy))
+    (du, dw, row_sums(dy))
 }
 // ANCHOR_END: causal_conv_backward
 
@@ -165,7 +165,7 @@ impl MambaBlock {
     /// `A_log` holds ∂ℓ/∂A_log).
     ///
     /// Implements Eq. (G5): the forward of Eq. (M6) in reverse, `out_proj`,
-    /// the scan (Eq. G1), $\partial A_{\log} = \partial A \odot A$, the Δ and
+    /// the scan (Eq. G4), $\partial A_{\log} = \partial A \odot A$, the Δ and
     /// selection projections, SiLU, the convolution (Eq. G3), `in_proj`.
     ///
     /// # Shapes

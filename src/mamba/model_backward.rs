@@ -24,28 +24,28 @@ impl RmsNorm {
     // ANCHOR: rms_norm_backward
     pub fn backward(
         &self,
-        x: &DMatrix<f64>,
+        r: &DMatrix<f64>,
         dy: &DMatrix<f64>,
     ) -> (DMatrix<f64>, DVector<f64>) {
         let d = self.weight.len();
         assert!(
-            x.shape() == dy.shape() && x.ncols() == d,
-            "RmsNorm::backward: x {:?} and dy {:?} for a norm of width {d}",
-            x.shape(),
+            r.shape() == dy.shape() && r.ncols() == d,
+            "RmsNorm::backward: r {:?} and dy {:?} for a norm of width {d}",
+            r.shape(),
             dy.shape()
         );
-        let mut dx = DMatrix::zeros(x.nrows(), d);
+        let mut dr = DMatrix::zeros(r.nrows(), d);
         let mut dw = DVector::zeros(d);
-        for t in 0..x.nrows() {
-            let (x_t, dy_t) = (x.row(t), dy.row(t));
-            let s = 1.0 / (x_t.norm_squared() / d as f64 + self.eps).sqrt();
+        for t in 0..r.nrows() {
+            let (r_t, dy_t) = (r.row(t), dy.row(t));
+            let s = 1.0 / (r_t.norm_squared() / d as f64 + self.eps).sqrt();
             let g = dy_t.component_mul(&self.weight.transpose());
-            let g_dot_x = g.dot(&x_t);
-            dx.row_mut(t)
-                .copy_from(&(g * s - x_t * (s.powi(3) / d as f64 * g_dot_x)));
-            dw += (x_t.component_mul(&dy_t) * s).transpose();
+            let g_dot_r = g.dot(&r_t);
+            dr.row_mut(t)
+                .copy_from(&(g * s - r_t * (s.powi(3) / d as f64 * g_dot_r)));
+            dw += (r_t.component_mul(&dy_t) * s).transpose();
         }
-        (dx, dw)
+        (dr, dw)
     }
     // ANCHOR_END: rms_norm_backward
 }

@@ -239,7 +239,7 @@ impl Recurrent for S4Layer {
 }
 
 impl Convolutional for S4Layer {
-    /// The first `len` taps of every channel's S4 kernel (Eq. S5), by the
+    /// The first `len` taps of every channel's S4 kernel (Eq. S6), by the
     /// fast route ([`kernel_dplr_fast`]: the same algorithm with its Cauchy
     /// sums folded over conjugate pairs; a test holds it to the readable
     /// [`super::kernel::kernel_dplr`]), channels in parallel.

@@ -1,6 +1,6 @@
 //! The S4D layer as it is trained: every channel's eigenvalues, $B$, $C$,
 //! step and skip are parameters, the kernel is computed from them at every
-//! step (Eq. D4), and the gradient flows back through the FFT convolution
+//! step (Eq. D1), and the gradient flows back through the FFT convolution
 //! and the Vandermonde kernel to each of them.
 //!
 //! The parameterisation is the S4D paper's: $\lambda = -e^{a} + i\theta$ with
@@ -129,7 +129,7 @@ impl S4dParams {
         (a_bar, c * (a_bar - 1.0) / lambda * b)
     }
 
-    /// Every channel's kernel, `(len, H)` (Eq. D4, ZOH).
+    /// Every channel's kernel, `(len, H)` (Eq. D1, ZOH).
     ///
     /// # Panics
     /// A `len` too large to allocate (over $2^{32}$ values) panics, naming the limit.

@@ -1,5 +1,5 @@
 //! Chapter 1's RNN trained by the same loop as the state space models, with
-//! its own backward pass, backpropagation through time (Eq. R10).
+//! its own backward pass, backpropagation through time (Eq. R6).
 
 use nalgebra::{DMatrix, DVector};
 

@@ -196,7 +196,7 @@ impl Delay {
 }
 
 /// Recall: white noise $u_t \sim \mathcal N(0, 1)$ and the target
-/// $u_{t-k}$, scored from $t = k$ on: chapter 1's memory question (Eq. R7's
+/// $u_{t-k}$, scored from $t = k$ on: chapter 1's memory question (Eq. R9's
 /// recall of the input $k$ steps back) as a learning problem. Predicting zero
 /// has a mean squared error of about one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -164,7 +164,7 @@ fn legs_lti_impulse_response_is_warped_legendre() {
 }
 
 /// S4's view of LegS: run as an LTI system (bilinear, Δ = 1e-3, N = 64) on
-/// sin(2πt) + 0.3 cos(6πt), the warped-Legendre reconstruction (Eq. H11) of
+/// sin(2πt) + 0.3 cos(6πt), the warped-Legendre reconstruction (Eq. H15) of
 /// the last time unit has an RMSE of 0.0065 (`tests/golden/hippo_reference.py`,
 /// printed to two significant digits): agreement within 5e-5.
 #[test]

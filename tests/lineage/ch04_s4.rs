@@ -249,7 +249,7 @@ fn naive_diagonalization_loses_all_accuracy() {
 proptest! {
     #![proptest_config(cases(32))]
 
-    /// S4's two modes: the recurrence (Eq. S6, O(N) per step, after recovering
+    /// S4's two modes: the recurrence (Eq. S7, O(N) per step, after recovering
     /// C = C̃(I − Ā^L)⁻¹) equals the convolution with the DPLR kernel.
     /// The recurrence is contractive (A + Aᵀ = −I − 2PPᵀ for LegS), so its
     /// rounding stays at a few ε per step; what amplifies errors is recovering

@@ -143,7 +143,7 @@ fn scan_loss(q: &ScanParts, w: &DMatrix<f64>, rule: BRule, extras: bool) -> f64 
 proptest! {
     #![proptest_config(cases(24))]
 
-    /// The selective scan's backward (Eq. G1) against central differences,
+    /// The selective scan's backward (Eq. G4) against central differences,
     /// for every argument, with and without skip, gate and bias, both rules
     /// for B, any chunk.
     #[test]
@@ -252,7 +252,7 @@ proptest! {
         prop_assert!(error < GRAD_TOL, "∂b: {error:e}");
     }
 
-    /// RMSNorm's backward (Eq. G5), input and weight.
+    /// RMSNorm's backward (Eq. G6), input and weight.
     #[test]
     fn rms_norm_gradients_match_finite_differences(
         len in 1usize..5, d in 1usize..6, seed in any::<u64>(),
@@ -280,7 +280,7 @@ proptest! {
         prop_assert!(error < GRAD_TOL, "∂w: {error:e}");
     }
 
-    /// Cross-entropy's gradient (Eq. G7), with unscored positions.
+    /// Cross-entropy's gradient (Eq. G1), with unscored positions.
     #[test]
     fn cross_entropy_gradient_matches_finite_differences(
         len in 1usize..6, vocab in 2usize..7, seed in any::<u64>(),
@@ -299,7 +299,7 @@ proptest! {
 proptest! {
     #![proptest_config(cases(12))]
 
-    /// The learnable S4D layer's backward (Eq. G10) through the FFT
+    /// The learnable S4D layer's backward (Eq. G8) through the FFT
     /// convolution and the Vandermonde kernel, against central differences,
     /// for the input and every parameter, from every initialisation.
     #[test]
@@ -404,7 +404,7 @@ fn tiny_config(n_layer: usize) -> MambaConfig {
 proptest! {
     #![proptest_config(cases(6))]
 
-    /// The block's backward (Eq. G4) against central differences, for the
+    /// The block's backward (Eq. G5) against central differences, for the
     /// input and every parameter.
     #[test]
     fn block_gradients_match_finite_differences(
@@ -424,7 +424,7 @@ proptest! {
         prop_assert!(error < GRAD_TOL, "∂{name}: {error:e}");
     }
 
-    /// The whole language model's backward (Eq. G6), every parameter, with a
+    /// The whole language model's backward (Eq. G7), every parameter, with a
     /// loss on some positions only.
     #[test]
     fn model_gradients_match_finite_differences(
@@ -749,7 +749,7 @@ proptest! {
     #![proptest_config(cases(12))]
 
     /// Chapter 1's RNN in the training loop: its batch loss's gradient (BPTT,
-    /// Eq. R10, scaled to the mean over scored values, unscored rows masked)
+    /// Eq. R6, scaled to the mean over scored values, unscored rows masked)
     /// against central differences.
     #[test]
     fn rnn_batch_gradients_match_finite_differences(

@@ -1,6 +1,6 @@
 //! The element-wise and per-channel layers of the fast training path, in
 //! `f32` on row-major batches: RMSNorm, the causal depthwise convolution and
-//! SiLU, each with its backward pass (Eqs. G3 and G5 of the readable path).
+//! SiLU, each with its backward pass (Eqs. G3 and G6 of the readable path).
 
 use rayon::prelude::*;
 
@@ -36,7 +36,7 @@ pub fn rms_norm(x: &Rows, w: &[f32], eps: f32) -> Rows {
 }
 
 /// The backward pass of [`rms_norm`]: the input's gradient and the weight's
-/// (Eq. G5).
+/// (Eq. G6).
 pub fn rms_norm_backward(
     x: &Rows,
     w: &[f32],

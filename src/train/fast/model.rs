@@ -266,7 +266,7 @@ pub(super) fn loss_and_gradients(
     (loss, correct, scored, g)
 }
 
-/// Cross-entropy over the rows with a target (Eq. G7), averaged over them:
+/// Cross-entropy over the rows with a target (Eq. G1), averaged over them:
 /// the loss, the correct and scored counts, and the logits' gradient.
 fn cross_entropy_rows(
     logits: &Rows,

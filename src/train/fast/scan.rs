@@ -5,7 +5,7 @@
 //! a bias, skip and gate), the case of `selective_scan_backward` that
 //! training uses. The forward pass keeps the state every `chunk` steps; the
 //! backward pass recomputes a chunk's states and multipliers from it into a
-//! small buffer, then runs the adjoint recurrence (Eq. G1) through it. The
+//! small buffer, then runs the adjoint recurrence (Eq. G4) through it. The
 //! gradients of $B_t$ and $C_t$, shared by the channels, are summed across
 //! the channel blocks lane by lane and across the lanes once at the end.
 

@@ -1,6 +1,6 @@
 //! The backward pass of the training scan: each chunk's states and
 //! multipliers recomputed from the state the forward pass kept, then the
-//! adjoint recurrence (Eq. G1) through them, sixteen channels at a time.
+//! adjoint recurrence (Eq. G4) through them, sixteen channels at a time.
 
 use super::{
     BlockParams, Lanes, ScanInputs, ScanParams, SequenceGrads, W, advance, flush,
