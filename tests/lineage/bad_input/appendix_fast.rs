@@ -1,23 +1,12 @@
 //! The appendix: the fast `f32` paths, built from the readable ones.
 
 use nalgebra::{DMatrix, DVector};
+use ssm_lineage::mamba::RmsNorm;
 use ssm_lineage::mamba::fast::model::{RmsNorm32, causal_conv_f32};
 use ssm_lineage::mamba::fast::weights::{columns_dot, dot, parallel_matmul};
 use ssm_lineage::mamba::fast::{FastBlock, FastModel};
-use ssm_lineage::mamba::{MambaConfig, MambaModel, RmsNorm};
 
-use super::{panics_naming, returns};
-
-fn model() -> MambaModel {
-    MambaModel::new(
-        &MambaConfig {
-            d_state: 4,
-            ..MambaConfig::new(8, 1, 5)
-        },
-        0,
-    )
-    .expect("valid")
-}
+use super::{panics_naming, returns, small_model};
 
 #[test]
 fn mismatched_shapes_panic_naming_both() {
@@ -47,7 +36,7 @@ fn mismatched_shapes_panic_naming_both() {
         &["columns_dot", "3", "4"],
     );
     panics_naming(|| dot(&[1.0; 3], &[1.0; 2]), &["dot", "3", "2"]);
-    let block = FastBlock::from(&model().layers[0].1);
+    let block = FastBlock::from(&small_model().layers[0].1);
     panics_naming(
         move || block.forward(&DMatrix::zeros(4, 9)),
         &["FastBlock", "(4, 9)", "8"],
@@ -59,7 +48,7 @@ fn mismatched_shapes_panic_naming_both() {
 /// untouched.
 #[test]
 fn a_nan_embedding_is_nan_from_its_token_on() {
-    let mut m = model();
+    let mut m = small_model();
     m.embedding[(0, 3)] = f64::NAN;
     let fast = FastModel::from(&m);
     let logits = returns(move || fast.forward(&[1, 2, 3, 4, 1])).expect("valid");

@@ -118,10 +118,6 @@ fn invalid_config() -> impl Strategy<Value = (MambaConfig, &'static str)> {
     ]
 }
 
-fn message_of(config: &MambaConfig) -> String {
-    config.validate().expect_err("invalid").to_string()
-}
-
 proptest! {
     #![proptest_config(cases(32))]
 
@@ -132,8 +128,9 @@ proptest! {
     fn any_invalid_configuration_is_an_error_naming_its_field(
         (config, field) in invalid_config(),
     ) {
-        let field = if message_of(&config).contains("2^32") { "2^32" } else { field };
-        let message = message_of(&config);
+        let message = config.validate().expect_err("invalid").to_string();
+        // A huge size is rejected by the tensor it would make too large.
+        let field = if message.contains("2^32") { "2^32" } else { field };
         prop_assert!(message.contains(field), "{message}");
         let c = config.clone();
         rejects(move || MambaModel::new(&c, 0), field);

@@ -2,7 +2,6 @@
 //! and its mix, checkpoints.
 
 use nalgebra::{Complex, DMatrix};
-use ssm_lineage::mamba::{MambaConfig, MambaModel};
 use ssm_lineage::s4d::S4dInit;
 use ssm_lineage::s4d::learn::S4dParams;
 use ssm_lineage::train::gradcheck::central_differences;
@@ -12,18 +11,7 @@ use ssm_lineage::train::{
     cross_entropy, mean_squared_error,
 };
 
-use super::{panics_naming, rejects, returns};
-
-fn model() -> MambaModel {
-    MambaModel::new(
-        &MambaConfig {
-            d_state: 4,
-            ..MambaConfig::new(8, 1, 5)
-        },
-        0,
-    )
-    .expect("valid")
-}
+use super::{panics_naming, rejects, returns, small_model};
 
 #[test]
 fn invalid_training_settings_are_errors_naming_them() {
@@ -121,20 +109,20 @@ fn invalid_training_settings_are_errors_naming_them() {
     ] {
         let message = config.validate().expect_err(field).to_string();
         assert!(message.contains(field), "{message}");
-        rejects(move || Trainer::new(model(), config), field);
+        rejects(move || Trainer::new(small_model(), config), field);
     }
     let adamw = AdamWConfig {
         eps: f64::INFINITY,
         ..AdamWConfig::default()
     };
-    rejects(move || AdamW::new(adamw, &model()), "eps");
+    rejects(move || AdamW::new(adamw, &small_model()), "eps");
 }
 
 #[test]
 fn misused_training_tools_panic_naming_what_is_wrong() {
     panics_naming(
         || {
-            let mut grads = model();
+            let mut grads = small_model();
             clip_global_norm(&mut grads, -1.0)
         },
         &["clip_global_norm", "-1"],

@@ -114,3 +114,17 @@ pub fn returns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
 
 /// The non-finite values every "non-finite input" probe tries.
 pub const NON_FINITE: [f64; 3] = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
+
+/// The small Mamba model the bad-input probes of chapters 7, 9 and the
+/// appendix run (d_model 8, one layer, 5 tokens, N = 4).
+pub fn small_model() -> ssm_lineage::mamba::MambaModel {
+    use ssm_lineage::mamba::{MambaConfig, MambaModel};
+    MambaModel::new(
+        &MambaConfig {
+            d_state: 4,
+            ..MambaConfig::new(8, 1, 5)
+        },
+        0,
+    )
+    .expect("valid")
+}
