@@ -56,6 +56,33 @@ proptest! {
         }
     }
 
+    /// Outside [−125, 125] both kernels clamp, so that no multiplier is
+    /// subnormal or infinite: the portable one clamps t to [−125, 127]; the
+    /// AVX-512 one clamps t's nearest integer to ±125 and keeps the rest
+    /// f ∈ [−½, ½], so 2^{±125 + f}. A NaN t gives a NaN multiplier on both,
+    /// so that a NaN Δ shows in the state. 2e-7: the polynomial's bound above.
+    #[test]
+    fn exp2_lanes_clamps_its_argument_and_keeps_nan(
+        t in proptest::array::uniform16(prop_oneof![125.0f32..1e30, -1e30f32..-125.0, Just(f32::NAN)]),
+    ) {
+        for kernel in [ScanKernel::Auto, ScanKernel::Portable] {
+            for (&t, got) in t.iter().zip(exp2_lanes(t, kernel)) {
+                if t.is_nan() {
+                    prop_assert!(got.is_nan(), "{kernel:?}: 2^NaN = {got}");
+                    continue;
+                }
+                let portable = t.clamp(-125.0, 127.0).exp2();
+                let avx512 = t.signum() * 125.0 + (t - t.round());
+                let ok = |want: f32| (got - want).abs() <= 2e-7 * want;
+                prop_assert!(got.is_normal(), "{kernel:?}, t={t}: {got:e}");
+                prop_assert!(
+                    ok(portable) || (kernel == ScanKernel::Auto && ok(avx512.exp2())),
+                    "{kernel:?}, t={t}: {got:e}"
+                );
+            }
+        }
+    }
+
     /// softplus_f32 against the f64 softplus: max(x, 0) + log1p(e^{−|x|})
     /// inherits exp_f32's error where e^{−|x|} dominates (x ≪ 0) plus a few
     /// roundings of the series (below 2e-7). Bound: 5e-7 + 1.2e-7·|x|.
@@ -90,9 +117,11 @@ proptest! {
     /// vector: e^{−z} carries exp_f32's error (2.5e-7 + 1.2e-7·|z|) into
     /// 1/(1 + e^{−z}) scaled by at most 1, then a division or reciprocal and
     /// two products add a few roundings (3e-7). Relative to |y·SiLU(z)|;
-    /// plus, for z < −86.6, where both kernels clamp e^{−z} at 2¹²⁵ or more
-    /// (so that nothing overflows), |y·z|·2⁻¹²⁵ absolute: SiLU(z) is then
-    /// z/(1 + 2¹²⁵) instead of z·e^z, both below |z|·2⁻¹²⁵ in size.
+    /// plus, for z < −86.6, where both kernels clamp e^{−z} at 2^124.5 or
+    /// more (so that nothing overflows; the AVX-512 clamp is 2^{125 + f},
+    /// |f| ≤ ½, see exp2_lanes_clamps_its_argument_and_keeps_nan),
+    /// |y·z|·2^−124.5 absolute: SiLU(z) is then at most z/(1 + 2^124.5)
+    /// instead of z·e^z, both below |z|·2^−124.5 in size.
     #[test]
     fn silu_gate_is_accurate_on_every_kernel(
         pairs in proptest::collection::vec((-100.0f32..100.0, -10.0f32..10.0), 0..100),
@@ -104,7 +133,7 @@ proptest! {
             for ((&zi, &(_, yi)), got) in z.iter().zip(&pairs).zip(&y) {
                 let want = f64::from(yi) * silu(f64::from(zi));
                 let err = (f64::from(*got) - want).abs();
-                let clamped = f64::from(yi * zi).abs() * 2f64.powi(-125);
+                let clamped = f64::from(yi * zi).abs() * 2f64.powf(-124.5);
                 let bound = (5.5e-7 + 1.2e-7 * f64::from(zi.abs())) * want.abs() + clamped;
                 prop_assert!(err <= bound, "{kernel:?}, z={zi}, y={yi}: {got} vs {want:e}");
             }

@@ -598,32 +598,77 @@ impl<'a> Prepared<'a> {
                 let (dt, u, t) = (&dt[i], &u[i], t0 + i);
                 let (b, c) = (&self.b[t * n..][..n], &self.c[t * n..][..n]);
                 let du: Lanes = std::array::from_fn(|j| dt[j] * u[j]);
-                let mut acc = [0.0f32; W];
-                for (((h, a_bar), inv_a), (&b, &c)) in
-                    state.iter_mut().zip(a_bar).zip(inv_a).zip(b.iter().zip(c))
+                // Two partial sums of C h, over even and odd states: each
+                // multiply-add waits for the one before it in its sum, so
+                // one sum would make a step as long as n of those latencies.
+                let (mut even, mut odd) = ([0.0f32; W], [0.0f32; W]);
+                let (h2, h_last) = state.as_chunks_mut::<2>();
+                let (a2, a_last) = a_bar.as_chunks::<2>();
+                let (i2, i_last) = inv_a.as_chunks::<2>();
+                let (b2, b_last) = b.as_chunks::<2>();
+                let (c2, c_last) = c.as_chunks::<2>();
+                let pairs = h2.iter_mut().zip(a2).zip(i2).zip(b2.iter().zip(c2));
+                for ((([h0, h1], [a0, a1]), [i0, i1]), ([b0, b1], [c0, c1])) in pairs
                 {
-                    // B̄u: Euler's ΔBu, or exact ZOH's (e^{ΔA} − 1)/A·Bu (→ ΔBu as A → 0).
-                    let input: Lanes = std::array::from_fn(|j| {
-                        if !ZOH || inv_a[j] == 0.0 {
-                            du[j] * b
-                        } else {
-                            (a_bar[j] - 1.0) * inv_a[j] * u[j] * b
-                        }
-                    });
-                    let next: Lanes = std::array::from_fn(|j| {
-                        kernel.mul_add(a_bar[j], h[j], input[j])
-                    });
-                    *h = next;
-                    if OUT {
-                        acc = std::array::from_fn(|j| {
-                            kernel.mul_add(c, next[j], acc[j])
-                        });
-                    }
+                    let input = (&du, u);
+                    Self::update::<OUT, ZOH, K>(
+                        kernel,
+                        (a0, i0, *b0, *c0),
+                        input,
+                        h0,
+                        &mut even,
+                    );
+                    Self::update::<OUT, ZOH, K>(
+                        kernel,
+                        (a1, i1, *b1, *c1),
+                        input,
+                        h1,
+                        &mut odd,
+                    );
                 }
+                if let ([h], [a], [i], [b], [c]) =
+                    (h_last, a_last, i_last, b_last, c_last)
+                {
+                    Self::update::<OUT, ZOH, K>(
+                        kernel,
+                        (a, i, *b, *c),
+                        (&du, u),
+                        h,
+                        &mut even,
+                    );
+                }
+                let acc: Lanes = std::array::from_fn(|j| even[j] + odd[j]);
                 if OUT {
                     y[i] = acc;
                 }
             }
+        }
+    }
+
+    /// One state of one step of [`Prepared::recur`], sixteen channels at once:
+    /// $h \leftarrow \bar A h + \bar B u$, then (with `OUT`) `acc` $+= C h$.
+    /// $\bar B u$ is Euler's $\Delta B u$, or exact ZOH's
+    /// $(e^{\Delta A} - 1)/A \cdot B u$ (→ $\Delta B u$ as $A \to 0$).
+    #[inline(always)]
+    fn update<const OUT: bool, const ZOH: bool, K: Kernel>(
+        kernel: K,
+        (a_bar, inv_a, b, c): (&Lanes, &Lanes, f32, f32),
+        (du, u): (&Lanes, &Lanes),
+        h: &mut Lanes,
+        acc: &mut Lanes,
+    ) {
+        let input: Lanes = std::array::from_fn(|j| {
+            if !ZOH || inv_a[j] == 0.0 {
+                du[j] * b
+            } else {
+                (a_bar[j] - 1.0) * inv_a[j] * u[j] * b
+            }
+        });
+        let next: Lanes =
+            std::array::from_fn(|j| kernel.mul_add(a_bar[j], h[j], input[j]));
+        *h = next;
+        if OUT {
+            *acc = std::array::from_fn(|j| kernel.mul_add(c, next[j], acc[j]));
         }
     }
     // ANCHOR_END: fast_scan_kernel

@@ -4,7 +4,10 @@ use nalgebra::{DMatrix, DVector};
 use ssm_lineage::mamba::RmsNorm;
 use ssm_lineage::mamba::fast::model::{RmsNorm32, causal_conv_f32};
 use ssm_lineage::mamba::fast::weights::{columns_dot, dot, parallel_matmul};
-use ssm_lineage::mamba::fast::{FastBlock, FastModel};
+use ssm_lineage::mamba::fast::{
+    FastBlock, FastModel, FastScan, ScanKernel, selective_scan_fast_chunked,
+};
+use ssm_lineage::mamba::selective::{BRule, SelectiveScan};
 
 use super::{panics_naming, returns, small_model};
 
@@ -63,6 +66,41 @@ fn a_nan_embedding_is_nan_from_its_token_on() {
                 expect_nan,
                 "position {t}, logit {v}"
             );
+        }
+    }
+}
+
+/// A NaN Δ at one step and channel is NaN in that channel's outputs from
+/// that step on, and touches nothing else, on both kernels and both B rules,
+/// with time in one chunk or several. Under exact ZOH the input term
+/// (e^{ΔA} − 1)/A·Bu carries Δ only through e^{ΔA}, so this holds only if
+/// the multiplier itself is NaN (the AVX-512 one once clamped NaN to 2^125).
+#[test]
+fn a_nan_step_is_nan_in_its_channel_from_its_step_on() {
+    let p = crate::ch07_mamba::problem(40, 20, 4, 7);
+    let mut delta = p.delta.clone();
+    delta[(13, 17)] = f64::NAN;
+    for rule in [BRule::Euler, BRule::Zoh] {
+        let args = SelectiveScan::new(&p.u, &delta, &p.a, &p.b, &p.c)
+            .with_skip(&p.d)
+            .with_delta_bias(Some(&p.bias), true)
+            .with_b_rule(rule);
+        let fast = FastScan::from(&args);
+        for kernel in [ScanKernel::Auto, ScanKernel::Portable] {
+            for chunks in [1, 3] {
+                let y = selective_scan_fast_chunked(&fast, chunks, kernel).y;
+                for ((t, ch), v) in (0..40)
+                    .flat_map(|t| (0..20).map(move |ch| (t, ch)))
+                    .map(|i| (i, y[i]))
+                {
+                    let nan = ch == 17 && t >= 13;
+                    assert_eq!(
+                        v.is_nan(),
+                        nan,
+                        "{rule:?}, {kernel:?}, {chunks} chunks: y[{t}, {ch}] = {v}"
+                    );
+                }
+            }
         }
     }
 }

@@ -4,8 +4,10 @@
 //! [`V4::vectorize`] compiles the code it runs for those features. Three
 //! instructions pay for it:
 //!
-//! - `vscalefps` multiplies by $2^{\lfloor i \rfloor}$ in one instruction, so
-//!   $2^t$ needs no shifter constant, integer shift and add;
+//! - `vreduceps` splits $t$ into its nearest integer $i$ and the rest $f$,
+//!   and `vscalefps` multiplies by $2^i$, each in one instruction, so $2^t$
+//!   needs no shifter constant, integer shift and add (and `vrangeps` clamps
+//!   $i$ in one);
 //! - `vpermt2ps` picks any sixteen lanes out of two registers, so a 16×16
 //!   block transposes in registers (64 instructions) instead of 256 scalar
 //!   loads and stores;
@@ -139,21 +141,30 @@ const fn butterfly<const LOWER: bool>(step: i32) -> [i32; W] {
 }
 
 impl Avx512 {
-    /// $2^t$: the nearest integer $i$ to $t$ and $f = t - i$, $|f| \le \frac12$
-    /// (exact); the same degree-5 polynomial as the portable `exp2_lane` for
-    /// $2^f$; then `vscalefps` multiplies by $2^i$. $t$ is clamped to
-    /// $[-125, 125]$, so that no result is subnormal (a subnormal operand
-    /// costs a microcode assist in every later multiply-add) or infinite.
+    /// $2^t$: `vreduceps` gives $f = t - i$, $i$ the nearest integer to
+    /// $t$, $|f| \le \frac12$, in one instruction (exact, and $f = t$ when
+    /// $|t| < \frac12$, so that $2^t - 1$ keeps its relative accuracy near
+    /// $t = 0$); the same degree-5 polynomial as the portable `exp2_lane` for
+    /// $2^f$; `vrangeps` clamps $i$ to $[-125, 125]$ in one instruction (the
+    /// smaller absolute value of $i$ and 125, with $i$'s sign); then
+    /// `vscalefps` multiplies by $2^i$. Beyond $\pm 125$ the result is
+    /// $2^{\pm 125 + f}$, within a factor $\sqrt 2$ of $2^{\pm 125}$: never
+    /// subnormal (a subnormal operand costs a microcode assist in every
+    /// later multiply-add) nor infinite. A NaN $t$ gives a NaN $f$, so a NaN
+    /// result (the clamp alone would turn NaN into 125).
     // ANCHOR: avx512_exp2
     #[inline(always)]
     fn exp2_v(self, t: __m512) -> __m512 {
         const P: [f32; 5] = super::EXP2_POLY;
-        let s = self.0.avx512f;
-        let t = s._mm512_max_ps(t, s._mm512_set1_ps(-125.0));
-        let t = s._mm512_min_ps(t, s._mm512_set1_ps(125.0));
-        // Round to nearest (imm8 0), without raising the inexact exception (8).
-        let i = s._mm512_roundscale_ps::<0x08>(t);
-        let f = s._mm512_sub_ps(t, i);
+        let (s, dq) = (self.0.avx512f, self.0.avx512dq);
+        // imm 0b1000: round to nearest, keep no fraction bits, raise no
+        // inexact exception.
+        let f = dq._mm512_reduce_ps::<0b1000>(t);
+        // imm 0b0010: the smaller |·| of the two, with the sign of the first.
+        let i = dq._mm512_range_ps::<0b0010>(
+            s._mm512_sub_ps(t, f),
+            s._mm512_set1_ps(125.0),
+        );
         let mut q = s._mm512_set1_ps(P[4]);
         for p in [P[3], P[2], P[1], P[0], 1.0] {
             q = s._mm512_fmadd_ps(q, f, s._mm512_set1_ps(p));
