@@ -120,8 +120,8 @@ proptest! {
     /// plus, for z < −86.6, where both kernels clamp e^{−z} at 2^124.5 or
     /// more (so that nothing overflows; the AVX-512 clamp is 2^{125 + f},
     /// |f| ≤ ½, see exp2_lanes_clamps_its_argument_and_keeps_nan),
-    /// |y·z|·2^−124.5 absolute: SiLU(z) is then at most z/(1 + 2^124.5)
-    /// instead of z·e^z, both below |z|·2^−124.5 in size.
+    /// |y·z|·2^−124.5 absolute: |SiLU(z)| is then at most |z|/(1 + 2^124.5)
+    /// instead of |z|·e^z, both below |z|·2^−124.5.
     #[test]
     fn silu_gate_is_accurate_on_every_kernel(
         pairs in proptest::collection::vec((-100.0f32..100.0, -10.0f32..10.0), 0..100),

@@ -72,9 +72,10 @@ fn a_nan_embedding_is_nan_from_its_token_on() {
 
 /// A NaN Δ at one step and channel is NaN in that channel's outputs from
 /// that step on, and touches nothing else, on both kernels and both B rules,
-/// with time in one chunk or several. Under exact ZOH the input term
-/// (e^{ΔA} − 1)/A·Bu carries Δ only through e^{ΔA}, so this holds only if
-/// the multiplier itself is NaN (the AVX-512 one once clamped NaN to 2^125).
+/// with time in one chunk or several. Δ reaches the state through
+/// softplus, e^{ΔA} and (Euler) ΔBu; the AVX-512 kernel once clamped a NaN
+/// exponent to a number, so that softplus(NaN) and e^{NaN·A} were finite and
+/// the channel went on as if nothing had happened.
 #[test]
 fn a_nan_step_is_nan_in_its_channel_from_its_step_on() {
     let p = crate::ch07_mamba::problem(40, 20, 4, 7);

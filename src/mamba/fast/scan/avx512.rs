@@ -1,7 +1,7 @@
 //! The scan's [`Kernel`] in AVX-512 instructions that portable code cannot
 //! reach, through the `pulp` crate: a [`V4`] token exists only once the CPU
 //! has been checked for AVX-512, so its intrinsics are safe to call, and
-//! [`V4::vectorize`] compiles the code it runs for those features. Three
+//! [`V4::vectorize`] compiles the code it runs for those features. A few
 //! instructions pay for it:
 //!
 //! - `vreduceps` splits $t$ into its nearest integer $i$ and the rest $f$,
