@@ -112,6 +112,23 @@ pub fn returns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     outcome(f).unwrap_or_else(|panic| panic!("panicked: {panic}"))
 }
 
+/// What every constructor must name for a configuration whose `validate`
+/// failed with `error` on the invalid `field`: the field itself, or the
+/// 2^32 limit when the field is a size that makes some tensor too large
+/// (then the tensor, not the field, is what the error names). Panics if the
+/// validation error names neither.
+#[track_caller]
+pub fn named_by(error: &ssm_lineage::Error, field: &'static str) -> &'static str {
+    let message = error.to_string();
+    let named = if message.contains("2^32") {
+        "2^32"
+    } else {
+        field
+    };
+    assert!(message.contains(named), "{message} does not name {field}");
+    named
+}
+
 /// The non-finite values every "non-finite input" probe tries.
 pub const NON_FINITE: [f64; 3] = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
 
