@@ -6,6 +6,13 @@
 //!
 //! - text outside KaTeX's markup, code and scripts still looks like TeX
 //!   (a `$` glued to a formula, or a `\command`): math that did not render;
+//! - KaTeX marked a formula as an error (`class="katex-error"`, what it
+//!   renders instead of throwing, with the raw TeX inside);
+//! - a rendered formula holds a TAB or another control character (a `\t`,
+//!   `\f`, `\b`, `\v` or `\r` that an editor or a string escape turned into
+//!   one, as in `\tfrac` or `\to`: KaTeX reads it as a space and renders the
+//!   rest of the command as letters; its TeX source, kept in the formula's
+//!   `<annotation>`, still shows it);
 //! - the page made any http(s) request, or names a stylesheet, script, image
 //!   or font by an absolute URL: the book must read with no network;
 //! - an `<img>` does not resolve to a non-empty file of the book;
@@ -57,9 +64,10 @@ pub fn check(book: &Path) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Shows that the check can fail: a page with raw TeX, a stylesheet and an
-/// image from the network, a missing image, two broken links and struck-through
-/// text must give exactly those problems.
+/// Shows that the check can fail: a page with raw TeX, a KaTeX error, a TAB
+/// inside a rendered formula, a stylesheet and an image from the network, a
+/// missing image, two broken links and struck-through text must give exactly
+/// those problems.
 pub fn self_test() -> Result<(), Fail> {
     let chromium = find_chromium()?;
     let dir = std::env::temp_dir().join(format!(
@@ -73,6 +81,10 @@ pub fn self_test() -> Result<(), Fail> {
     let html = concat!(
         "<html><head><link rel=\"stylesheet\" href=\"https://cdn.example.com/katex.css\"></head><body>",
         "<p id=\"here\">Rendered <span class=\"katex\"><span>x^2</span></span>, raw $x_t$ here.</p>",
+        "<p>Broken <span class=\"katex-error\" title=\"ParseError: KaTeX parse error\">\\frac{1}{</span>.</p>",
+        "<p>Tends <span class=\"katex\"><span class=\"katex-mathml\"><math><semantics><mrow><mi>o</mi></mrow>",
+        "<annotation encoding=\"application/x-tex\">x \to 0</annotation></semantics></math></span>",
+        "<span class=\"katex-html\"><span>x o 0</span></span></span> here.</p>",
         "<img src=\"missing.svg\"><img src=\"http://example.com/a.png\">",
         "<a href=\"#here\">ok</a><a href=\"gone.html\">gone</a><a href=\"#nowhere\">bad</a>",
         "<p><del>struck</del></p>",
@@ -90,6 +102,8 @@ pub fn self_test() -> Result<(), Fail> {
     let _ = std::fs::remove_dir_all(&dir);
     let expected = [
         "raw TeX outside KaTeX",
+        "KaTeX error in a formula: \\frac{1}{",
+        "control character U+0009 (TAB) inside a formula: ox \\to 0",
         "fetched from the network: https://cdn.example.com/katex.css",
         "fetched from the network: http://example.com/a.png",
         "<link href=\"https://cdn.example.com/katex.css\"> is outside the book",
@@ -164,6 +178,12 @@ fn check_pages(
         raw_tex(&dom)
             .into_iter()
             .for_each(|t| found(format!("raw TeX outside KaTeX: {t}")));
+        katex_errors(&dom)
+            .into_iter()
+            .for_each(|t| found(format!("KaTeX error in a formula: {t}")));
+        control_in_math(&dom)
+            .into_iter()
+            .for_each(|t| found(format!("control character {t}")));
         // The book never strikes text through on purpose; markdown does when it
         // pairs two `~`, e.g. the glyphs KaTeX renders for \tilde.
         if dom.contains("<del>") || dom.contains("<s>") {
@@ -437,20 +457,19 @@ fn attributes(html: &str, tag: &str, attr: &str) -> Vec<String> {
         .collect()
 }
 
-/// Removes every element opened by `start` (e.g. `<span class="katex`), with
-/// its nested elements of the same tag.
-fn without_elements(html: &str, start: &str, tag: &str) -> String {
+/// The byte ranges of every element opened by `start` (e.g. `<span
+/// class="katex`), each with its nested elements of the same tag, in order.
+fn element_ranges(html: &str, start: &str, tag: &str) -> Vec<(usize, usize)> {
     let (open, close) = (format!("<{tag}"), format!("</{tag}>"));
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(i) = rest.find(start) {
-        out.push_str(&rest[..i]);
+    let mut ranges = Vec::new();
+    let mut from = 0;
+    while let Some(i) = html[from..].find(start).map(|k| k + from) {
         let mut depth = 0usize;
         let mut j = i;
         loop {
-            let next_open = rest[j..].find(&open).map(|k| k + j);
-            let Some(next_close) = rest[j..].find(&close).map(|k| k + j) else {
-                j = rest.len();
+            let next_open = html[j..].find(&open).map(|k| k + j);
+            let Some(next_close) = html[j..].find(&close).map(|k| k + j) else {
+                j = html.len();
                 break;
             };
             match next_open {
@@ -467,10 +486,86 @@ fn without_elements(html: &str, start: &str, tag: &str) -> String {
                 }
             }
         }
-        rest = &rest[j..];
+        ranges.push((i, j));
+        from = j;
     }
-    out.push_str(rest);
+    ranges
+}
+
+/// Removes every element opened by `start` (e.g. `<span class="katex`), with
+/// its nested elements of the same tag.
+fn without_elements(html: &str, start: &str, tag: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut kept = 0;
+    for (i, j) in element_ranges(html, start, tag) {
+        out.push_str(&html[kept..i]);
+        kept = j;
+    }
+    out.push_str(&html[kept..]);
     out
+}
+
+/// The text of every element KaTeX marked as an error: with
+/// `throw-on-error = false` it renders `<span class="katex-error">` around
+/// the raw TeX instead of failing.
+fn katex_errors(dom: &str) -> Vec<String> {
+    let mut found: Vec<String> =
+        element_ranges(dom, "<span class=\"katex-error", "span")
+            .into_iter()
+            .map(|(i, j)| {
+                let element = &dom[i..j];
+                let text = element
+                    .find('>')
+                    .map_or(element, |k| &element[k + 1..])
+                    .trim_end_matches("</span>");
+                text.chars().take(40).collect()
+            })
+            .collect();
+    found.truncate(5);
+    found
+}
+
+/// Every control character (other than a line break) inside a rendered
+/// formula, with a snippet around it in which it is written as an escape:
+/// KaTeX takes a TAB for a space, so `\tfrac` with its `\t` turned into a TAB
+/// renders as the letters "frac"; the formula's TeX source, which KaTeX keeps
+/// in an `<annotation>`, still holds the character.
+fn control_in_math(dom: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (i, j) in element_ranges(dom, "<span class=\"katex\"", "span") {
+        let text: Vec<char> = visible_text(&dom[i..j]).chars().collect();
+        for (k, &c) in text.iter().enumerate() {
+            if c.is_control() && c != '\n' {
+                let name = if c == '\t' { " (TAB)" } else { "" };
+                let around: String = text
+                    [k.saturating_sub(12)..(k + 12).min(text.len())]
+                    .iter()
+                    .collect();
+                found.push(format!(
+                    "U+{:04X}{name} inside a formula: {}",
+                    c as u32,
+                    around.trim().escape_default()
+                ));
+            }
+        }
+    }
+    found.truncate(5);
+    found
+}
+
+/// The text of `html` without its tags.
+fn visible_text(html: &str) -> String {
+    let mut visible = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            _ if !in_tag => visible.push(c),
+            _ => {}
+        }
+    }
+    visible
 }
 
 /// Snippets of visible text that look like unrendered TeX.
@@ -479,17 +574,7 @@ fn raw_tex(dom: &str) -> Vec<String> {
     for tag in ["script", "style", "code", "pre", "head", "title"] {
         text = without_elements(&text, &format!("<{tag}"), tag);
     }
-    let mut visible = String::new();
-    let mut in_tag = false;
-    for c in text.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => in_tag = false,
-            _ if !in_tag => visible.push(c),
-            _ => {}
-        }
-    }
-    let chars: Vec<char> = visible.chars().collect();
+    let chars: Vec<char> = visible_text(&text).chars().collect();
     let mut found = Vec::new();
     for (i, pair) in chars.windows(2).enumerate() {
         let tex = (pair[0] == '$' && !pair[1].is_whitespace())
