@@ -16,6 +16,7 @@ mod ch06_scan;
 mod ch07_mamba;
 mod ch08_ssd;
 mod ch09_experiments;
+mod ch09_pictures;
 mod ch09_tasks;
 mod ch09_training;
 mod hub;
