@@ -41,17 +41,40 @@ fn spectra() -> ssm_lineage::Result<()> {
     save_grid(&figure_path("ch05", "spectra.svg"), &plots, 2)
 }
 
+/// The three steps Δ each kernel panel is drawn at, and its number of taps.
+/// Every step is small enough that every mode turns by less than π per step
+/// (|Im λ| Δ < π), so that no mode is aliased onto a slower one: S4D-Lin's
+/// fastest mode turns at 31π ≈ 97 per time unit at N = 64, S4D-Inv's and
+/// S4D-LegS's at about 1300, which needs Δ < 0.0024; S4D-Real does not turn.
+/// S4D-Inv and S4D-LegS are drawn over fewer taps, so that their fastest
+/// oscillations (a period of 5 to 24 steps) can be told apart.
+fn steps(init: S4dInit) -> ([f64; 3], usize) {
+    match init {
+        S4dInit::Lin => ([0.01, 0.02, 0.03], 400),
+        S4dInit::Real => ([0.01, 0.03, 0.1], 400),
+        S4dInit::Inv | S4dInit::Legs => ([0.0002, 0.0005, 0.001], 120),
+    }
+}
+
 fn kernels() -> ssm_lineage::Result<()> {
     let c: Vec<Complex<f64>> = (0..N / 2)
         .map(|n| Complex::new(1.0 / (1.0 + n as f64), 0.0))
         .collect();
-    let len = 400;
     let mut plots = Vec::new();
     for (init, title) in INITS {
+        let (dts, len) = steps(init);
         let lambda = eigenvalues(init, N)?;
         let b = input_vector(init, N)?;
         let mut plot = LinePlot::new(title, "lag s (steps)", "K̄[s] / Δ");
-        for dt in [0.01, 0.03, 0.1] {
+        let fastest = lambda.iter().map(|l| l.im.abs()).fold(0.0, f64::max);
+        for dt in dts {
+            if fastest * dt >= std::f64::consts::PI {
+                return Err(ssm_lineage::Error::InvalidParameter {
+                    name: "dt",
+                    value: format!("{dt} ({title})"),
+                    allowed: "a step at which every mode turns by less than π",
+                });
+            }
             let k = vandermonde_kernel(&lambda, &b, &c, dt, Rule::Zoh, len)?;
             plot = plot.line(
                 &format!("Δ = {dt}"),
