@@ -510,3 +510,42 @@ fn other_architectures_are_errors() {
     assert!(error.contains("model_type"), "{error}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Chapter 9's sample (`chapters/figures/ch09/sample.md`) is what the book's
+/// model writes: `examples/book-mamba/` in recurrent mode (the readable
+/// model's `prefill`, then `step` once per byte), the bytes drawn by
+/// [`Sampling::pick`] from a generator seeded as the file's command says.
+/// The readable model runs in `f64`, so its logits do not depend on the
+/// machine's vector width beyond the last bits, far below what moves a draw.
+#[test]
+fn the_book_sample_is_what_the_model_writes() {
+    // The settings of `cargo run --release --example ch09_sample -- --seed 0`
+    // (the example's defaults).
+    let (prompt, bytes, temperature, top_p, seed) = ("The state", 200, 0.8, 0.95, 0);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = load_mamba(&root.join("examples/book-mamba")).expect("the model");
+    let f32s = |v: nalgebra::DVector<f64>| -> Vec<f32> {
+        v.iter().map(|&x| x as f32).collect()
+    };
+    let tokens: Vec<usize> = prompt.bytes().map(usize::from).collect();
+    let (logits, mut caches) = model.prefill(&tokens).expect("prefill");
+    let mut logits = f32s(logits);
+    let sampling = Sampling::new(temperature, top_p).expect("valid sampling");
+    let mut rng = seeded(seed);
+    let mut text: Vec<u8> = prompt.bytes().collect();
+    for _ in 0..bytes {
+        let next = sampling.pick(&logits, &mut rng);
+        text.push(u8::try_from(next).expect("a byte"));
+        logits = f32s(model.step(next, &mut caches).expect("a step"));
+    }
+    let text = String::from_utf8_lossy(&text);
+    let text = text.trim_end_matches('\u{FFFD}');
+    let file = std::fs::read_to_string(root.join("chapters/figures/ch09/sample.md"))
+        .expect("chapters/figures/ch09/sample.md");
+    assert!(
+        file.contains(&format!("```text\n{text}\n```")),
+        "the committed sample is not what the model writes; rerun the \
+         example. The model writes:\n{text}"
+    );
+    assert!(file.contains(&format!("-- --seed {seed}`")), "{file}");
+}
