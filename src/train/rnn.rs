@@ -84,3 +84,53 @@ fn masked_target(rnn: &ElmanRnn, e: &SignalExample) -> DMatrix<f64> {
     }
     target
 }
+
+/// How much of the loss's gradient reaches the state $k$ steps back: for
+/// $k = 0, \dots,$ `max_lag`, the mean over the scored positions $t \ge k$
+/// of the batch of $\lVert \partial \ell_t / \partial h_{t-k} \rVert$, where
+/// $\ell_t = \lVert y_t - y^\star_t \rVert^2$ is one position's loss.
+///
+/// The gradient at $h_t$ is $2 W_{hy}^\top e_t$; each step back multiplies it
+/// by one transposed Jacobian of Eq. (R3), $W_{hh}^\top \operatorname{diag}(1 -
+/// h^2)$, as Eq. (R6)'s recursion does, so entry $k$ measures the Jacobian
+/// product of Eq. (R4) on the gradient that training actually sends. An
+/// entry with no position $t \ge k$ is NaN.
+///
+/// # Panics
+/// If an example's target does not have one row per input row and one
+/// column per output.
+// ANCHOR: state_gradient_by_lag
+pub fn state_gradient_by_lag(
+    rnn: &ElmanRnn,
+    batch: &[SignalExample],
+    max_lag: usize,
+) -> Vec<f64> {
+    let (mut sums, mut counts) = (vec![0.0; max_lag + 1], vec![0usize; max_lag + 1]);
+    for e in batch {
+        assert_eq!(
+            (e.target.nrows(), e.target.ncols()),
+            (e.input.nrows(), rnn.b_y.len()),
+            "state_gradient_by_lag: target {:?} for input {:?}",
+            e.target.shape(),
+            e.input.shape()
+        );
+        let hs = rnn.hidden_states(&e.input, &DVector::zeros(rnn.hidden()));
+        for t in e.from..e.input.nrows() {
+            let h_t = hs.row(t).transpose();
+            let e_t = rnn.readout(&h_t) - e.target.row(t).transpose();
+            let mut g = rnn.w_hy.tr_mul(&e_t) * 2.0; // ∂ℓ_t/∂h_t
+            for k in 0..=max_lag.min(t) {
+                sums[k] += g.norm();
+                counts[k] += 1;
+                // ∂ℓ_t/∂h_{t−k−1} = W_hhᵀ ((1 − h_{t−k}²) ⊙ ∂ℓ_t/∂h_{t−k})
+                let slope = hs.row(t - k).transpose().map(|h| 1.0 - h * h);
+                g = rnn.w_hh.tr_mul(&g.component_mul(&slope));
+            }
+        }
+    }
+    sums.iter()
+        .zip(&counts)
+        .map(|(s, &c)| s / c as f64)
+        .collect()
+}
+// ANCHOR_END: state_gradient_by_lag

@@ -67,6 +67,58 @@ impl S4dMix {
         let out = (&y * &self.mix).add_scalar(self.bias[0]);
         (DMatrix::from_column_slice(u.nrows(), 1, out.as_slice()), y)
     }
+
+    /// How much of the loss's gradient reaches the state $k$ steps back: for
+    /// $k = 0, \dots,$ `max_lag`, the mean over the scored positions $t \ge k$
+    /// of $\lVert \partial \ell_t / \partial x_{t-k} \rVert$, with
+    /// $\ell_t = (y_t - y^\star_t)^2$ and every channel's complex modes taken
+    /// as pairs of real numbers (NaN where no position has $t \ge k$).
+    ///
+    /// Mode $m$ of channel $h$ reaches the output $k$ steps later through
+    /// $2 w_h \mathrm{Re}(C_{hm} \bar\lambda_{hm}^k x)$, so the gradient's norm
+    /// is $2|e_t| \big(\sum_{h,m} 4 w_h^2 |C_{hm}|^2
+    /// |\bar\lambda_{hm}|^{2k}\big)^{1/2}$: one power of
+    /// $|\bar\lambda| = e^{\Delta \mathrm{Re}\lambda}$ per mode where the RNN
+    /// has a product of $k$ Jacobians.
+    ///
+    /// # Panics
+    /// If an input does not have one column.
+    // ANCHOR: s4d_state_gradient_by_lag
+    pub fn state_gradient_by_lag(
+        &self,
+        batch: &[SignalExample],
+        max_lag: usize,
+    ) -> Vec<f64> {
+        let s4d = &self.s4d;
+        let reach = |k: usize| -> f64 {
+            let mut sum = 0.0;
+            for h in 0..s4d.channels() {
+                let dt = s4d.log_dt[h].exp();
+                for m in 0..s4d.log_a_real.ncols() {
+                    let [lambda, _, c] = s4d.mode(h, m);
+                    let decay = (dt * lambda.re * k as f64).exp(); // |λ̄|^k
+                    sum += (2.0 * self.mix[h] * c.norm() * decay).powi(2);
+                }
+            }
+            sum.sqrt()
+        };
+        let (mut sums, mut counts) =
+            (vec![0.0; max_lag + 1], vec![0usize; max_lag + 1]);
+        for e in batch {
+            let (out, _) = self.forward(&e.input);
+            for t in e.from..e.input.nrows() {
+                let error = 2.0 * (out[(t, 0)] - e.target[(t, 0)]).abs();
+                for k in 0..=max_lag.min(t) {
+                    sums[k] += error;
+                    counts[k] += 1;
+                }
+            }
+        }
+        (0..=max_lag)
+            .map(|k| sums[k] / counts[k] as f64 * reach(k))
+            .collect()
+    }
+    // ANCHOR_END: s4d_state_gradient_by_lag
 }
 
 /// Modes of a diagonal layer: the eigenvalues $\lambda$ (one of each

@@ -5,18 +5,21 @@
 //! a saved model loaded back).
 
 use approx::assert_relative_eq;
-use nalgebra::{Complex, DMatrix};
+use nalgebra::{Complex, DMatrix, DVector};
 use proptest::prelude::*;
 use ssm_lineage::hub::load_mamba;
 use ssm_lineage::mamba::fast::FastModel;
 use ssm_lineage::mamba::{MambaConfig, MambaModel};
+use ssm_lineage::rnn::bptt::jacobian_product;
+use ssm_lineage::rnn::{ElmanRnn, RnnConfig};
 use ssm_lineage::s4d::S4dInit;
 use ssm_lineage::s4d::learn::S4dParams;
 use ssm_lineage::train::experiment::{Spread, step_sizes};
 use ssm_lineage::train::fast::{FastMamba, evaluate, evaluate_recurrent};
+use ssm_lineage::train::rnn::state_gradient_by_lag;
 use ssm_lineage::train::s4d_mix::{S4dMix, normalised_error, random_modes};
 use ssm_lineage::train::tasks::{Delay, InductionHeads, Recall, SelectiveCopying};
-use ssm_lineage::train::{Example, TrainConfig, Trainer};
+use ssm_lineage::train::{Example, SignalExample, TrainConfig, Trainer};
 use ssm_lineage::traits::Parameters;
 
 /// The smallest model that shows the difference: one layer, d_model 16,
@@ -274,4 +277,99 @@ fn delay_model_rejects_bad_input() {
     assert!(S4dParams::from_modes(1, &unstable, &one, 0).is_err());
     assert!(S4dParams::from_modes(1, &[], &[], 0).is_err());
     assert!(S4dParams::from_modes(1, &[Complex::new(-1.0, 0.0)], &[], 0).is_err());
+}
+
+/// Relative round-off of the gradient's reach: at most 20 matrix-vector
+/// products of size ≤ 16 and one norm, each about n·2⁻⁵³ ≈ 4e-15 relative.
+const REACH_TOL: f64 = 1e-11;
+
+/// One recall example whose every scored position has `from` states before
+/// it: random input and target, scored from `from` on.
+fn scored_from(len: usize, from: usize, seed: u64) -> SignalExample {
+    let mut rng = ssm_lineage::support::rng::seeded(seed);
+    SignalExample {
+        input: ssm_lineage::support::rng::normal_matrix(&mut rng, len, 1, 1.0),
+        target: ssm_lineage::support::rng::normal_matrix(&mut rng, len, 1, 1.0),
+        from,
+    }
+}
+
+proptest! {
+    #![proptest_config(crate::cases(16))]
+
+    /// Chapter 1's vanishing gradient, measured the way the recall
+    /// experiment measures it: for $W_{hh} = \rho Q$ ($Q$ orthogonal) and a
+    /// state held at zero ($W_{uh} = 0$, $b_h = 0$, so $\tanh' = 1$), every
+    /// Jacobian of Eq. (R4) is $\rho^k Q^k$, so the gradient reaching the
+    /// state $k$ steps back is $\rho^k$ times the one at the scored step.
+    #[test]
+    fn gradient_reach_falls_as_rho_to_the_k(
+        seed in 0u64..1000,
+        rho in 0.3f64..1.3,
+        hidden in 2usize..16,
+        max_lag in 1usize..20,
+    ) {
+        let config = RnnConfig {
+            hidden, input: 1, output: 1, spectral_radius: rho, input_scale: 1.0,
+        };
+        let mut rnn = ElmanRnn::random(&config, seed).expect("valid");
+        rnn.w_uh.fill(0.0);
+        rnn.b_y.fill(0.5); // a nonzero output, so every position has an error
+        let batch: Vec<SignalExample> =
+            (0..3).map(|i| scored_from(max_lag + 5, max_lag, seed + i)).collect();
+        let reach = state_gradient_by_lag(&rnn, &batch, max_lag);
+        prop_assert_eq!(reach.len(), max_lag + 1);
+        for (k, r) in reach.iter().enumerate() {
+            let expected = reach[0] * rho.powi(k as i32);
+            prop_assert!((r - expected).abs() <= REACH_TOL * expected,
+                "k = {k}: {r} vs ρ^k · {} = {expected}", reach[0]);
+        }
+    }
+
+    /// With the nonlinearity on, the reach is the transposed Jacobian product
+    /// of Eq. (R4) (`jacobian_product`) applied to $2 W_{hy}^\top e_t$, for a
+    /// sequence scored at its last step only.
+    #[test]
+    fn gradient_reach_is_the_jacobian_product(seed in 0u64..1000, len in 2usize..24) {
+        let config = RnnConfig {
+            hidden: 6, input: 1, output: 1, spectral_radius: 0.9, input_scale: 1.0,
+        };
+        let rnn = ElmanRnn::random(&config, seed).expect("valid");
+        let e = scored_from(len, len - 1, seed);
+        let reach = state_gradient_by_lag(&rnn, std::slice::from_ref(&e), len - 1);
+        let hs = rnn.hidden_states(&e.input, &DVector::zeros(6));
+        let t = len - 1;
+        let error = rnn.readout(&hs.row(t).transpose())[0] - e.target[(t, 0)];
+        let at_t = rnn.w_hy.transpose() * (2.0 * error);
+        for (k, r) in reach.iter().enumerate() {
+            let expected = (jacobian_product(&rnn, &hs, t - k, t).transpose() * &at_t).norm();
+            prop_assert!((r - expected).abs() <= REACH_TOL * expected.max(1e-300),
+                "k = {k}: {r} vs {expected}");
+        }
+    }
+
+    /// In a diagonal layer the reach is one power per mode: with one mode,
+    /// the gradient $k$ steps back is $|\bar\lambda|^k = e^{k \Delta\,
+    /// \mathrm{Re}\,\lambda}$ times the one at the scored step.
+    #[test]
+    fn s4d_gradient_reach_is_a_power_of_the_mode(
+        seed in 0u64..1000,
+        re in -2.0f64..-0.01,
+        im in -5.0f64..5.0,
+        dt in crate::strategies::log_uniform_dt(1e-3, 1e-1),
+        max_lag in 1usize..40,
+    ) {
+        let lambda = [Complex::new(re, im)];
+        let mut s4d = S4dParams::from_modes(1, &lambda, &[Complex::new(1.0, 0.0)], seed)
+            .expect("valid");
+        s4d.log_dt.fill(dt.ln());
+        let model = S4dMix::new(s4d, seed);
+        let batch = vec![scored_from(max_lag + 5, max_lag, seed)];
+        let reach = model.state_gradient_by_lag(&batch, max_lag);
+        for (k, r) in reach.iter().enumerate() {
+            let expected = reach[0] * (k as f64 * dt * re).exp();
+            prop_assert!((r - expected).abs() <= REACH_TOL * expected,
+                "k = {k}: {r} vs {expected}");
+        }
+    }
 }
