@@ -8,7 +8,7 @@
 //! is the fastest of many short runs, which on a shared machine is the
 //! closest to its unloaded speed. A speed table: run by hand.
 //!
-//! Run: `cargo run --release --example ch08_hardware`
+//! Run: `cargo run --release --example ch08_hardware_speed`
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     let pool = match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
         Ok(pool) => pool,
         Err(e) => {
-            eprintln!("ch08_hardware: could not start a one-thread pool: {e}");
+            eprintln!("ch08_hardware_speed: could not start a one-thread pool: {e}");
             return ExitCode::FAILURE;
         }
     };
