@@ -134,6 +134,36 @@ impl<'a> SsdInputs<'a> {
     fn log_decays(&self, head: usize) -> Vec<f64> {
         self.a.column(head).iter().copied().collect()
     }
+
+    /// One head's chunk of `rows` steps from `start`, padded with zeros to
+    /// `q` steps: the log-decays, `u`, and the head's group's `B` and `C`.
+    ///
+    /// # Panics
+    /// If the chunk runs past the sequence or `rows > q`.
+    pub fn chunk(
+        &self,
+        head: usize,
+        start: usize,
+        rows: usize,
+        q: usize,
+    ) -> (Vec<f64>, DMatrix<f64>, DMatrix<f64>, DMatrix<f64>) {
+        let g = self.group(head);
+        let pad = |m: &DMatrix<f64>| {
+            let mut out = DMatrix::zeros(q, m.ncols());
+            out.rows_mut(0, rows).copy_from(&m.rows(start, rows));
+            out
+        };
+        let a = (0..q)
+            .map(|l| {
+                if l < rows {
+                    self.a[(start + l, head)]
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        (a, pad(&self.u[head]), pad(&self.b[g]), pad(&self.c[g]))
+    }
 }
 
 fn per_head(
@@ -211,17 +241,15 @@ pub fn ssd_quadratic(inputs: &SsdInputs) -> SsdOutput {
 
 /// The chunked form (Mamba-2's SSD algorithm): split time into chunks of
 /// length `q` (the last padded with zero inputs and zero log-decays, which
-/// change nothing; `q` larger than the sequence is one chunk); inside each chunk the quadratic form (diagonal blocks);
-/// each chunk's own contribution to its final state (right factors); a scan
-/// over chunks for the state entering each one (centre factors); that state's
-/// contribution to each output (left factors). All but the scan are matrix
-/// products.
+/// change nothing; `q` larger than the sequence is one chunk), and in each
+/// chunk run the four steps: [`chunk_diagonal`] (the diagonal block),
+/// [`chunk_state`] (the chunk's own contribution to its final state),
+/// [`state_to_output`] (the entering state's contribution to each output)
+/// and [`state_passing`] (the scan over chunks for the state entering the
+/// next one). All but the scan are matrix products.
 ///
-/// Implements Eq. (X5), with $c_l = \sum_{k \le l} a_k$ inside a chunk:
-/// $Y_{\mathrm{diag}} = (\mathcal L \circ C B^\top) U$;
-/// $H_{\mathrm{own}} = U^\top \operatorname{diag}(e^{c_{q} - c_l}) B$;
-/// $H_{\mathrm{in}}^{(k+1)} = e^{c_q^{(k)}} H_{\mathrm{in}}^{(k)} + H_{\mathrm{own}}^{(k)}$;
-/// $Y_{\mathrm{off}} = \operatorname{diag}(e^{c_l})\, C\, H_{\mathrm{in}}^\top$.
+/// Implements Eq. (X5): $Y = Y_{\mathrm{diag}} + Y_{\mathrm{off}}$, with
+/// the four steps of the text.
 ///
 /// # Panics
 /// If `q` is 0.
@@ -232,54 +260,120 @@ pub fn ssd_quadratic(inputs: &SsdInputs) -> SsdOutput {
 // ANCHOR: ssd_chunked
 pub fn ssd_chunked(inputs: &SsdInputs, q: usize) -> SsdOutput {
     assert!(q > 0, "ssd_chunked: the chunk length must be ≥ 1, got 0");
-    let (t_len, _, p, n, _) = inputs.dims();
+    let (t_len, _, p, _, _) = inputs.dims();
     let q = q.min(t_len); // a chunk longer than the sequence is one chunk
-    let chunks = t_len.div_ceil(q);
     per_head(inputs, |head| {
-        let (b, c) = (&inputs.b[inputs.group(head)], &inputs.c[inputs.group(head)]);
         let mut y = DMatrix::zeros(t_len, p);
         let mut state = inputs.initial_state(head); // H_in of the current chunk
-        for k in 0..chunks {
+        for k in 0..t_len.div_ceil(q) {
             let (start, rows) = (k * q, q.min(t_len - k * q)); // the last may be short
-            let pad = |m: &DMatrix<f64>| {
-                let mut out = DMatrix::zeros(q, m.ncols());
-                out.rows_mut(0, rows).copy_from(&m.rows(start, rows));
-                out
-            };
-            let (u, bc, cc) = (pad(&inputs.u[head]), pad(b), pad(c));
-            let a: Vec<f64> = (0..q)
-                .map(|l| {
-                    if l < rows {
-                        inputs.a[(start + l, head)]
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
-            let cumulative = cumsum(&a);
-            let last = cumulative[q - 1];
-            // 1. Diagonal block: the chunk on its own (zero initial state).
-            let y_diag = decay_mask(&a).component_mul(&(&cc * bc.transpose())) * &u;
-            // 2. Right factors: the chunk's inputs decayed to its end, by the
-            //    sum of the later a's itself, not c_Q − c_l: with a = −∞ (a
-            //    state reset) that difference is −∞ − (−∞) = NaN.
-            let mut later = vec![0.0; q]; // later[l] = Σ_{i>l} a_i = c_Q − c_l
-            for l in (0..q - 1).rev() {
-                later[l] = later[l + 1] + a[l + 1];
-            }
-            let to_end = DMatrix::from_fn(q, n, |l, j| later[l].exp() * bc[(l, j)]);
-            let own = u.transpose() * to_end; // (d_h, N)
-            // 4. Left factors: the entering state, decayed to each step.
-            let decayed_c =
-                DMatrix::from_fn(q, n, |l, j| cumulative[l].exp() * cc[(l, j)]);
-            let y_off = decayed_c * state.transpose(); // (q, d_h)
+            let (a, u, b, c) = inputs.chunk(head, start, rows, q); // zero-padded
+            let y_diag = chunk_diagonal(&a, &u, &b, &c); // 1. (q, d_h)
+            let own = chunk_state(&a, &u, &b); // 2. H_own, (d_h, N)
+            let y_off = state_to_output(&a, &c, &state); // 4. (q, d_h)
             y.rows_mut(start, rows)
                 .copy_from(&(y_diag + y_off).rows(0, rows));
-            // 3. Centre: chapter 6's sequential scan over chunks, one affine
-            //    step H ↦ e^{c_q} H + S per chunk (Eq. (P1)), streamed.
-            state = state * last.exp() + own;
+            state = state_passing(a.iter().sum(), &state, &own); // 3.
         }
         (y, state)
     })
 }
 // ANCHOR_END: ssd_chunked
+
+/// Step 1 of the chunked form: a chunk's diagonal block of outputs, the
+/// chunk on its own from a zero state (the quadratic form inside it).
+///
+/// Implements the first term of Eq. (X5):
+/// $Y_{\mathrm{diag}} = (\mathcal L \circ C B^\top) U$.
+///
+/// # Shapes
+/// `a`: `(q,)`, `u`: `(q, d_h)`, `b`, `c`: `(q, N)` → `(q, d_h)`.
+///
+/// # References
+/// `ssd_minimal.py` step 1 (`Y_diag`); the diagonal part of the reference
+/// kernel `ssd_chunk_scan.py::_chunk_scan_fwd`.
+// ANCHOR: chunk_diagonal
+pub fn chunk_diagonal(
+    a: &[f64],
+    u: &DMatrix<f64>,
+    b: &DMatrix<f64>,
+    c: &DMatrix<f64>,
+) -> DMatrix<f64> {
+    decay_mask(a).component_mul(&(c * b.transpose())) * u
+}
+// ANCHOR_END: chunk_diagonal
+
+/// Step 2: a chunk's own contribution to the state at its end (its inputs
+/// decayed to the chunk's last step), the right factors of the
+/// off-diagonal blocks.
+///
+/// Implements $H_{\mathrm{own}} = U^\top \operatorname{diag}(e^{c_Q - c_l}) B$,
+/// with $c_Q - c_l = \sum_{i > l} a_i$ summed as such: with $a = -\infty$
+/// (a state reset) the difference of cumulative sums is
+/// $-\infty - (-\infty) = $ NaN.
+///
+/// # Shapes
+/// `a`: `(q,)`, `u`: `(q, d_h)`, `b`: `(q, N)` → `(d_h, N)`.
+///
+/// # References
+/// `ssd_minimal.py` step 2 (`states`); `ssd_chunk_state.py::_chunk_state_fwd`.
+// ANCHOR: chunk_state
+pub fn chunk_state(a: &[f64], u: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
+    let q = a.len();
+    let mut later = vec![0.0; q]; // later[l] = Σ_{i>l} a_i = c_Q − c_l
+    for l in (0..q.saturating_sub(1)).rev() {
+        later[l] = later[l + 1] + a[l + 1];
+    }
+    let to_end = DMatrix::from_fn(q, b.ncols(), |l, j| later[l].exp() * b[(l, j)]);
+    u.transpose() * to_end
+}
+// ANCHOR_END: chunk_state
+
+/// Step 3: the state entering the next chunk, one affine step of chapter
+/// 6's scan over chunks (Eq. (P1)): the entering state decayed through the
+/// whole chunk, plus the chunk's own contribution. The centre factors of
+/// the off-diagonal blocks.
+///
+/// Implements $H_{\mathrm{in}}^{(k+1)} = e^{c_Q^{(k)}} H_{\mathrm{in}}^{(k)} +
+/// H_{\mathrm{own}}^{(k)}$, with `chunk_log_decay` $= c_Q^{(k)}$, the sum of
+/// the chunk's log-decays.
+///
+/// # Shapes
+/// `entering`, `own`: `(d_h, N)` → `(d_h, N)`.
+///
+/// # References
+/// `ssd_minimal.py` step 3 (`new_states`); `ssd_state_passing.py::_state_passing_fwd`.
+// ANCHOR: state_passing
+pub fn state_passing(
+    chunk_log_decay: f64,
+    entering: &DMatrix<f64>,
+    own: &DMatrix<f64>,
+) -> DMatrix<f64> {
+    entering * chunk_log_decay.exp() + own
+}
+// ANCHOR_END: state_passing
+
+/// Step 4: the entering state's contribution to each output of the chunk,
+/// the left factors of the off-diagonal blocks.
+///
+/// Implements $Y_{\mathrm{off}} = \operatorname{diag}(e^{c_l})\, C\,
+/// H_{\mathrm{in}}^\top$, with $c_l = \sum_{k \le l} a_k$ inside the chunk.
+///
+/// # Shapes
+/// `a`: `(q,)`, `c`: `(q, N)`, `entering`: `(d_h, N)` → `(q, d_h)`.
+///
+/// # References
+/// `ssd_minimal.py` step 4 (`Y_off`); the off-diagonal part of
+/// `ssd_chunk_scan.py::_chunk_scan_fwd`.
+// ANCHOR: state_to_output
+pub fn state_to_output(
+    a: &[f64],
+    c: &DMatrix<f64>,
+    entering: &DMatrix<f64>,
+) -> DMatrix<f64> {
+    let cumulative = cumsum(a);
+    let decayed_c =
+        DMatrix::from_fn(a.len(), c.ncols(), |l, j| cumulative[l].exp() * c[(l, j)]);
+    decayed_c * entering.transpose()
+}
+// ANCHOR_END: state_to_output

@@ -14,5 +14,8 @@ pub mod model;
 pub mod segsum;
 
 pub use block::{Mamba2Block, Mamba2Cache, Mamba2Config};
-pub use forms::{SsdInputs, SsdOutput, ssd_chunked, ssd_quadratic, ssd_recurrent};
+pub use forms::{
+    SsdInputs, SsdOutput, chunk_diagonal, chunk_state, ssd_chunked, ssd_quadratic,
+    ssd_recurrent, state_passing, state_to_output,
+};
 pub use model::Mamba2Model;

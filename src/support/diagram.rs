@@ -65,12 +65,12 @@ impl Role {
     pub fn name(self) -> &'static str {
         match self {
             Role::Data => "tensor",
-            Role::Linear => "learned linear map",
-            Role::Convolution => "causal convolution",
+            Role::Linear => "linear map",
+            Role::Convolution => "convolution",
             Role::Activation => "nonlinearity",
             Role::Ssm => "state space model",
             Role::Norm => "normalisation",
-            Role::Operation => "elementwise + or ×",
+            Role::Operation => "+ or × (elementwise)",
         }
     }
 
@@ -110,14 +110,26 @@ impl Node {
         }
     }
 
-    /// Where the segment from the centre towards `p` leaves the outline.
-    fn boundary_towards(&self, p: Point) -> Point {
+    /// Where an arrow towards `p` leaves (or enters) the outline: straight
+    /// down or up at `p`'s x if `p` is above or below the box, straight
+    /// sideways at `p`'s y if it is beside it, else along the line to the
+    /// centre (always radially for a circle).
+    fn port(&self, p: Point) -> Point {
         let (cx, cy) = self.centre;
-        let (dx, dy) = ((p.0 - cx) as f64, (p.1 - cy) as f64);
-        if dx == 0.0 && dy == 0.0 {
+        let (w, h) = self.half_size();
+        let (dx, dy) = (p.0 - cx, p.1 - cy);
+        if dx == 0 && dy == 0 {
             return self.centre;
         }
-        let (w, h) = self.half_size();
+        if self.role != Role::Operation {
+            if dx.abs() <= w && dy.abs() > h {
+                return (p.0, cy + h * dy.signum());
+            }
+            if dy.abs() <= h && dx.abs() > w {
+                return (cx + w * dx.signum(), p.1);
+            }
+        }
+        let (dx, dy) = (dx as f64, dy as f64);
         let t = if self.role == Role::Operation {
             w as f64 / dx.hypot(dy)
         } else {
@@ -135,6 +147,21 @@ impl Node {
         };
         let t = t.min(1.0);
         (cx + (t * dx).round() as i32, cy + (t * dy).round() as i32)
+    }
+
+    /// The point a straight arrow from `self` to `to` aims at: straight down
+    /// (or up) if `self`'s centre lies over `to`, straight sideways if
+    /// beside it, else `to`'s centre.
+    fn aim(&self, to: &Node) -> Point {
+        let (w, h) = to.half_size();
+        let (x, y) = self.centre;
+        if (x - to.centre.0).abs() <= w {
+            (x, to.centre.1)
+        } else if (y - to.centre.1).abs() <= h {
+            (to.centre.0, y)
+        } else {
+            to.centre
+        }
     }
 }
 
@@ -176,8 +203,32 @@ pub struct Frame {
     pub label: String,
 }
 
+/// A filled polygon (a region of a matrix, a factor), with a label centred
+/// at a given point (lines split at `\n`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patch {
+    /// The corners, in drawing order.
+    pub points: Vec<Point>,
+    /// The fill: a [`PALETTE`] index, or `None` for a light grey.
+    pub colour: Option<usize>,
+    /// The text, possibly empty or of several lines.
+    pub label: String,
+    /// Where the label is centred.
+    pub at: Point,
+}
+
+/// A legend entry of its own (a colour and what it means), for drawings
+/// whose colours are not [`Role`]s.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    /// The colour: a [`PALETTE`] index, or `None` for the light grey.
+    pub colour: Option<usize>,
+    /// What it means.
+    pub name: String,
+}
+
 /// A box-and-arrow drawing: nodes at given positions, arrows between them,
-/// frames, and a legend of the roles it uses.
+/// frames, filled patches, and a legend of the roles it uses and its keys.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diagram {
     /// The title, above the drawing.
@@ -190,6 +241,10 @@ pub struct Diagram {
     pub arrows: Vec<Arrow>,
     /// The frames.
     pub frames: Vec<Frame>,
+    /// The filled patches, drawn first.
+    pub patches: Vec<Patch>,
+    /// Legend entries of its own, listed one per line above the roles.
+    pub keys: Vec<Key>,
 }
 
 impl Diagram {
@@ -201,7 +256,45 @@ impl Diagram {
             nodes: Vec::new(),
             arrows: Vec::new(),
             frames: Vec::new(),
+            patches: Vec::new(),
+            keys: Vec::new(),
         }
+    }
+
+    /// Adds a filled polygon with a label centred at `at`.
+    pub fn patch(
+        &mut self,
+        points: &[Point],
+        colour: Option<usize>,
+        label: &str,
+        at: Point,
+    ) {
+        self.patches.push(Patch {
+            points: points.to_vec(),
+            colour,
+            label: label.into(),
+            at,
+        });
+    }
+
+    /// Adds a filled rectangle between two corners, its label at its centre.
+    pub fn rect(
+        &mut self,
+        (a, b): (Point, Point),
+        colour: Option<usize>,
+        label: &str,
+    ) {
+        let points = [a, (b.0, a.1), b, (a.0, b.1)];
+        let at = ((a.0 + b.0) / 2, (a.1 + b.1) / 2);
+        self.patch(&points, colour, label, at);
+    }
+
+    /// Adds a legend entry of its own.
+    pub fn key(&mut self, colour: Option<usize>, name: &str) {
+        self.keys.push(Key {
+            colour,
+            name: name.into(),
+        });
     }
 
     /// Adds a node centred at `centre` and returns its index.
@@ -253,6 +346,12 @@ impl Diagram {
         texts.extend(self.nodes.iter().map(|n| n.label.clone()));
         texts.extend(self.arrows.iter().map(|a| a.label.clone()));
         texts.extend(self.frames.iter().map(|f| f.label.clone()));
+        texts.extend(
+            self.patches.iter().flat_map(|p| {
+                p.label.lines().map(str::to_string).collect::<Vec<_>>()
+            }),
+        );
+        texts.extend(self.keys.iter().map(|k| k.name.clone()));
         texts.extend(self.roles().iter().map(|r| r.name().to_string()));
         texts.retain(|t| !t.is_empty());
         texts
@@ -318,6 +417,9 @@ impl Diagram {
         let middle = self.size.0 as i32 / 2;
         root.draw(&Text::new(self.title.as_str(), (middle, 10), title))
             .map_err(err)?;
+        for patch in &self.patches {
+            draw_patch(root, patch)?;
+        }
         for frame in &self.frames {
             draw_frame(root, frame)?;
         }
@@ -327,7 +429,33 @@ impl Diagram {
         for node in &self.nodes {
             draw_node(root, node)?;
         }
+        self.draw_keys(root)?;
         self.draw_legend(root)
+    }
+
+    /// The keys, one per line, above the roles' legend row (if any).
+    fn draw_keys(&self, root: &Area<'_>) -> std::result::Result<(), String> {
+        let rows = self.keys.len() as i32;
+        let legend_row = if self.roles().is_empty() { 0 } else { 30 };
+        let top = self.size.1 as i32 - legend_row - 24 * rows - 6;
+        for (k, key) in self.keys.iter().enumerate() {
+            let y = top + 24 * k as i32 + 12;
+            let swatch = [(40, y - 8), (58, y + 8)];
+            root.draw(&Rectangle::new(swatch, patch_fill(key.colour).filled()))
+                .map_err(|e| e.to_string())?;
+            root.draw(&Rectangle::new(
+                swatch,
+                RGBColor(60, 60, 60).stroke_width(1),
+            ))
+            .map_err(|e| e.to_string())?;
+            let font = ("sans-serif", ARROW_FONT)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Left, VPos::Center));
+            root.draw(&Text::new(key.name.as_str(), (66, y), font))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     fn draw_arrow(
@@ -342,11 +470,13 @@ impl Diagram {
             .get(arrow.from)
             .ok_or_else(|| missing(arrow.from))?;
         let to = self.nodes.get(arrow.to).ok_or_else(|| missing(arrow.to))?;
-        let first = *arrow.via.first().unwrap_or(&to.centre);
-        let last = *arrow.via.last().unwrap_or(&from.centre);
-        let mut points = vec![from.boundary_towards(first)];
+        let first = arrow.via.first().copied().unwrap_or(from.aim(to));
+        let start = from.port(first);
+        let last = arrow.via.last().copied().unwrap_or(start);
+        let mut points = vec![start];
         points.extend(&arrow.via);
-        points.push(to.boundary_towards(last));
+        points.push(to.port(last));
+        points.dedup(); // a corner on an outline adds no segment
         let style = RGBColor(60, 60, 60).stroke_width(2);
         root.draw(&PathElement::new(points.clone(), style))
             .map_err(|e| e.to_string())?;
@@ -387,7 +517,7 @@ impl Diagram {
             .map(|r| 26 + text_width(r.name(), ARROW_FONT) + 18)
             .collect();
         let total: i32 = widths.iter().sum();
-        let mut x = (self.size.0 as i32 - total).max(0) / 2;
+        let mut x = ((self.size.0 as i32 - total) / 2).max(12);
         for (role, width) in roles.iter().zip(widths) {
             let swatch = [(x, y - 8), (x + 18, y + 8)];
             let (fill, stroke) = fill_and_stroke(*role);
@@ -453,6 +583,47 @@ fn draw_node(root: &Area<'_>, node: &Node) -> std::result::Result<(), String> {
         .pos(Pos::new(HPos::Center, VPos::Center));
     root.draw(&Text::new(node.label.as_str(), node.centre, font))
         .map_err(err)
+}
+
+/// A patch's fill: its palette colour, lightened so that black text on it
+/// stays readable, or a light grey.
+fn patch_fill(colour: Option<usize>) -> RGBColor {
+    let light = |c: u8| (f64::from(c) * 0.45 + 255.0 * 0.55).round() as u8;
+    match colour {
+        Some(i) => {
+            let RGBColor(r, g, b) = PALETTE[i % PALETTE.len()];
+            RGBColor(light(r), light(g), light(b))
+        }
+        None => RGBColor(236, 236, 236),
+    }
+}
+
+fn draw_patch(root: &Area<'_>, patch: &Patch) -> std::result::Result<(), String> {
+    let fill = patch_fill(patch.colour);
+    let mut outline = patch.points.clone();
+    if let Some(first) = patch.points.first() {
+        outline.push(*first);
+    }
+    root.draw(&Polygon::new(patch.points.clone(), fill.filled()))
+        .map_err(|e| e.to_string())?;
+    root.draw(&PathElement::new(
+        outline,
+        RGBColor(90, 90, 90).stroke_width(1),
+    ))
+    .map_err(|e| e.to_string())?;
+    let lines: Vec<&str> = patch.label.lines().collect();
+    let step = ARROW_FONT as i32 + 3;
+    let top = patch.at.1 - step * (lines.len() as i32 - 1) / 2;
+    for (k, line) in lines.iter().enumerate() {
+        let font = ("sans-serif", ARROW_FONT)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        let at = (patch.at.0, top + step * k as i32);
+        root.draw(&Text::new(*line, at, font))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn draw_frame(root: &Area<'_>, frame: &Frame) -> std::result::Result<(), String> {
@@ -524,13 +695,33 @@ mod tests {
         for text in d.texts() {
             assert!(svg.contains(&text), "missing {text:?}");
         }
-        for role in ["learned linear map", "nonlinearity", "elementwise + or ×"] {
+        for role in ["linear map", "nonlinearity", "+ or × (elementwise)"] {
             assert!(svg.contains(role), "legend misses {role}");
         }
         assert!(
             !svg.contains("state space model"),
             "legend of an unused role"
         );
+    }
+
+    /// Patches and keys are drawn with their text, each line of a label
+    /// on its own.
+    #[test]
+    fn patches_and_keys_draw_their_text() {
+        let mut d = Diagram::new("M by steps", (400, 300));
+        d.rect(((10, 40), (90, 120)), Some(1), "step 1\nchunk diagonal");
+        d.patch(&[(100, 40), (180, 40), (100, 120)], None, "zero", (120, 60));
+        d.key(Some(1), "step 1: the diagonal blocks");
+        d.key(None, "zero (above the diagonal)");
+        let svg = d.to_svg().expect("draws");
+        for text in d.texts() {
+            assert!(svg.contains(&text), "missing {text:?}");
+        }
+        assert!(
+            !svg.contains("step 1\nchunk"),
+            "a label's lines are separate"
+        );
+        assert!(d.texts().contains(&"chunk diagonal".to_string()));
     }
 
     #[test]
@@ -546,13 +737,13 @@ mod tests {
     fn arrows_meet_the_box_edges() {
         let d = small();
         let (v, p) = (&d.nodes[0], &d.nodes[1]);
-        let leave = p.boundary_towards(d.nodes[3].centre);
+        let leave = p.port(d.nodes[3].centre);
         assert_eq!(leave, (100, 120 + BOX_HEIGHT / 2));
-        let enter = p.boundary_towards(v.centre);
+        let enter = p.port(v.centre);
         assert_eq!(enter, (100, 120 - BOX_HEIGHT / 2));
-        let side = p.boundary_towards((300, 120));
+        let side = p.port((300, 120));
         assert_eq!(side.0, 100 + p.half_size().0);
-        let circle = d.nodes[3].boundary_towards((100, 0));
+        let circle = d.nodes[3].port((100, 0));
         assert_eq!(circle, (100, 200 - OP_RADIUS));
     }
 
