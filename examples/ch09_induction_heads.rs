@@ -10,10 +10,14 @@
 //!
 //! Run: `cargo run --release --example ch09_induction_heads`
 //! (`-- --help` for the lengths, steps and seeds; `-- --eval DIR` measures a
-//! saved model at every length without training).
+//! saved model at every length without training; `-- --layers DIR` measures
+//! what each layer of a saved model does and writes
+//! `measured-induction-layers.{svg,json}`).
 
 #[path = "ch09/common.rs"]
 mod common;
+#[path = "ch09/layers.rs"]
+mod layers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +48,10 @@ struct Args {
     /// without training.
     #[arg(long, value_name = "DIR")]
     eval: Option<PathBuf>,
+    /// Measure what each layer of a saved model does (its Δ, its state, its
+    /// output, the accuracy without it) and draw it, without training.
+    #[arg(long, value_name = "DIR")]
+    layers: Option<PathBuf>,
     /// The training lengths L (each trained and measured in turn).
     #[arg(long, value_delimiter = ',', default_values_t = [64, 128])]
     len: Vec<usize>,
@@ -108,6 +116,10 @@ fn run(args: &Args) -> Result<()> {
                 Ok(())
             }
         };
+    }
+    if let Some(dir) = &args.layers {
+        let first = args.len.first().copied().unwrap_or(64);
+        return layer_figure(&load_mamba(dir)?, first);
     }
     let lengths: Vec<usize> = (6..=args.max_log2).map(|p| 1usize << p).collect();
     if let Some(dir) = &args.eval {
@@ -387,4 +399,121 @@ fn state_figure(model: &MambaModel, train_len: usize) -> Result<()> {
         vec![(trigger as f64, 0.0), (trigger as f64, top)],
     )
     .save(&figure_path("ch09", "measured-induction-state.svg"))
+}
+
+/// Sequences measured per length by `--layers`.
+const LAYER_SEQUENCES: usize = 128;
+
+/// What each layer does: on the sequence of the task picture (seed 1 at the
+/// training length) drawn as `measured-induction-layers.svg`, and over
+/// fresh sequences: where layer 1's Δ spikes relative to the first special
+/// token, how large each layer's output is, and the accuracy with each
+/// layer's output left out of the residual stream
+/// (`measured-induction-layers.json`).
+fn layer_figure(model: &MambaModel, train_len: usize) -> Result<()> {
+    let task = InductionHeads::new(train_len, VOCAB)?;
+    let e = task.batch(1, 1).remove(0);
+    let special = VOCAB - 1;
+    let p = e.tokens.iter().position(|&t| t == special).unwrap_or(0);
+    let answer = e.targets[train_len - 1].unwrap_or(0);
+    let (streams, measured) = layers::run(model, &e.tokens, &[]);
+    let stats = layers::statistics(model, &task, LAYER_SEQUENCES)?;
+    let mut accuracy = Vec::new();
+    let mut curves = vec![Vec::new(); 3];
+    let ablations = [
+        ("both layers", vec![]),
+        ("layer 1 alone (layer 2's output left out)", vec![1]),
+        ("layer 2 alone (layer 1's output left out)", vec![0]),
+    ];
+    for len in [train_len, 4 * train_len, 16 * train_len] {
+        for ((name, skip), curve) in ablations.iter().zip(&mut curves) {
+            let a = layers::accuracy(model, len, VOCAB, LAYER_SEQUENCES, skip)?;
+            println!("length {len}, {name}: {:.1}%", 100.0 * a);
+            accuracy.push(
+                serde_json::json!({"len": len, "layers": name, "accuracy": a}),
+            );
+            curve.push((len as f64, a));
+        }
+    }
+    let read: Vec<f64> = streams
+        .iter()
+        .map(|s| layers::probability(model, s, train_len - 1, answer))
+        .collect();
+    println!(
+        "{stats}\np(answer {answer}) at the end, read after each layer: {read:?}"
+    );
+    let results = serde_json::json!({
+        "experiment": "induction heads, per layer",
+        "settings": {"train_len": train_len, "vocab": VOCAB, "sequences": LAYER_SEQUENCES, "picture_seed": 1},
+        "accuracy": accuracy,
+        "per_layer": stats,
+        "picture_sequence": {"p": p, "answer": answer, "p_answer_after_layer": read},
+    });
+    common::write(
+        &figure_path("ch09", "measured-induction-layers.json"),
+        &(serde_json::to_string_pretty(&results).unwrap_or_default() + "\n"),
+    )?;
+    let at = |v: &[f64]| -> Vec<(f64, f64)> {
+        v.iter().enumerate().map(|(t, &y)| (t as f64, y)).collect()
+    };
+    let marks = |plot: LinePlot, top: f64, bottom: f64| {
+        plot.dashed("first ★ (p)", vec![(p as f64, bottom), (p as f64, top)])
+    };
+    let top = |f: &dyn Fn(&layers::Layer) -> &Vec<f64>| {
+        measured
+            .iter()
+            .flat_map(|m| f(m).iter().copied())
+            .fold(0.0, f64::max)
+    };
+    let low = |f: &dyn Fn(&layers::Layer) -> &Vec<f64>| {
+        let positive = measured.iter().flat_map(|m| f(m).iter().copied());
+        positive.filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min)
+    };
+    let mut delta = LinePlot::new(
+        &format!("Δ, mean over channels (★ at p = {p})"),
+        "position t",
+        "Δₜ (log)",
+    )
+    .scales(Scale::Linear, Scale::Log)
+    .legend(Legend::UpperRight);
+    let mut state = LinePlot::new("The state ‖hₜ‖", "position t", "‖hₜ‖ (log)")
+        .scales(Scale::Linear, Scale::Log)
+        .legend(Legend::LowerRight);
+    let mut output = LinePlot::new(
+        "What each layer adds to the stream",
+        "position t",
+        "‖layer output‖ (log)",
+    )
+    .scales(Scale::Linear, Scale::Log)
+    .legend(Legend::LowerRight);
+    for (l, m) in measured.iter().enumerate() {
+        let name = format!("layer {}", l + 1);
+        delta = delta.line(&name, at(&m.delta_mean));
+        state = state.line(&name, at(&m.state));
+        output = output.line(&name, at(&m.output));
+    }
+    let mut ablation = LinePlot::new(
+        "Accuracy with a layer's output left out",
+        "sequence length (log)",
+        "accuracy (fresh sequences)",
+    )
+    .scales(Scale::Log, Scale::Linear)
+    .ranges(0.8 * train_len as f64..20.0 * train_len as f64, -0.05..1.6);
+    for (i, ((name, _), curve)) in ablations.iter().zip(curves).enumerate() {
+        // Both layers as a line: layer 1 alone lands on the same points.
+        let mark = if i == 0 { Mark::Line } else { Mark::Points };
+        ablation = ablation.series(name, curve, mark);
+    }
+    let (d_top, s_top) = (top(&|m| &m.delta_mean), top(&|m| &m.state));
+    let (d_low, s_low) = (low(&|m| &m.delta_mean), low(&|m| &m.state));
+    save_grid(
+        &figure_path("ch09", "measured-induction-layers.svg"),
+        &[
+            marks(delta, d_top, d_low),
+            marks(state, s_top, s_low),
+            output,
+            ablation,
+        ],
+        2,
+    )
 }
