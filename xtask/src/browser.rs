@@ -12,7 +12,8 @@
 //!   `\f`, `\b`, `\v` or `\r` that an editor or a string escape turned into
 //!   one, as in `\tfrac` or `\to`: KaTeX reads it as a space and renders the
 //!   rest of the command as letters; its TeX source, kept in the formula's
-//!   `<annotation>`, still shows it);
+//!   `<annotation>`, still shows it); and, since KaTeX's HTML alone keeps
+//!   no trace of it, a Markdown source of the book that holds one;
 //! - the page made any http(s) request, or names a stylesheet, script, image
 //!   or font by an absolute URL: the book must read with no network;
 //! - an `<img>` does not resolve to a non-empty file of the book;
@@ -47,7 +48,9 @@ pub fn check(book: &Path) -> Result<(), Fail> {
         pages.len(),
         chromium.display()
     ));
-    let (problems, [math, images, links]) = check_pages(&chromium, book, &pages)?;
+    let (mut problems, [math, images, links]) =
+        check_pages(&chromium, book, &pages)?;
+    problems.extend(control_in_sources(&crate::root().join("chapters")));
     if !problems.is_empty() {
         for p in &problems {
             eprintln!("  {p}");
@@ -65,9 +68,9 @@ pub fn check(book: &Path) -> Result<(), Fail> {
 }
 
 /// Shows that the check can fail: a page with raw TeX, a KaTeX error, a TAB
-/// inside a rendered formula, a stylesheet and an image from the network, a
-/// missing image, two broken links and struck-through text must give exactly
-/// those problems.
+/// inside a rendered formula and one in a Markdown source, a stylesheet and
+/// an image from the network, a missing image, two broken links and
+/// struck-through text must give exactly those problems.
 pub fn self_test() -> Result<(), Fail> {
     let chromium = find_chromium()?;
     let dir = std::env::temp_dir().join(format!(
@@ -98,12 +101,16 @@ pub fn self_test() -> Result<(), Fail> {
     let tiny = "<svg width=\"800\" height=\"100\" xmlns=\"http://www.w3.org/2000/svg\"><text x=\"0\" y=\"50\" font-size=\"12\">small</text></svg>";
     std::fs::write(dir.join("tiny.svg"), tiny)
         .map_err(|e| Fail(format!("cannot write tiny.svg: {e}")))?;
-    let (problems, _) = check_pages(&chromium, &dir, &[page])?;
+    std::fs::write(dir.join("page.md"), "and $x \to 0$ as\n")
+        .map_err(|e| Fail(format!("cannot write page.md: {e}")))?;
+    let (mut problems, _) = check_pages(&chromium, &dir, &[page])?;
+    problems.extend(control_in_sources(&dir));
     let _ = std::fs::remove_dir_all(&dir);
     let expected = [
         "raw TeX outside KaTeX",
         "KaTeX error in a formula: \\frac{1}{",
         "control character U+0009 (TAB) inside a formula: ox \\to 0",
+        "page.md:1: control character U+0009 (TAB): and $x \\to 0$",
         "fetched from the network: https://cdn.example.com/katex.css",
         "fetched from the network: http://example.com/a.png",
         "<link href=\"https://cdn.example.com/katex.css\"> is outside the book",
@@ -551,6 +558,48 @@ fn control_in_math(dom: &str) -> Vec<String> {
     }
     found.truncate(5);
     found
+}
+
+/// Every control character (other than a line break) in the Markdown files
+/// under `dir`, as `file:line: …` with the line written with escapes.
+fn control_in_sources(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    collect_markdown(dir, &mut files);
+    files.sort();
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let name = file
+            .strip_prefix(dir)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        for (number, line) in text.lines().enumerate() {
+            if let Some(c) = line.chars().find(|c| c.is_control()) {
+                let what = if c == '\t' { " (TAB)" } else { "" };
+                found.push(format!(
+                    "{name}:{}: control character U+{:04X}{what}: {}",
+                    number + 1,
+                    c as u32,
+                    line.trim().escape_default()
+                ));
+            }
+        }
+    }
+    found
+}
+
+fn collect_markdown(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.is_dir() {
+            collect_markdown(&path, out);
+        } else if path.extension().is_some_and(|e| e == "md") {
+            out.push(path);
+        }
+    }
 }
 
 /// The text of `html` without its tags.
