@@ -424,16 +424,40 @@ pub fn kernel_dplr(
 }
 // ANCHOR_END: kernel_dplr
 
-/// $\hat K(-1) = \frac{\Delta}{2}\tilde C B$ over both halves of each pair:
-/// the limit of the bilinear factor $\frac{2}{1+\omega}$ times the resolvent.
-fn limit_at_minus_one(
+/// The generating function at the node $\omega = -1$ (even $L$), where the
+/// bilinear node $g = \frac{2}{\Delta}\frac{1-\omega}{1+\omega}$ is infinite:
+/// the limit of the bilinear factor $\frac{2}{1+\omega}$ times the resolvent,
+/// $\frac{2}{1+\omega}(g - A)^{-1} \to \frac{\Delta}{2}$ as $g \to \infty$,
+/// summed over both halves of each conjugate pair.
+///
+/// Implements Eq. (S6) at $\omega = -1$: $\hat K(-1) = \frac{\Delta}{2}\tilde C B = \Delta\,\mathrm{Re}\sum_{n < N/2} \tilde C_n B_n$.
+///
+/// # Shapes
+/// `b`, `c_tilde`: `(N/2,)` (the kept half) → a scalar (real).
+///
+/// # Panics
+/// If `b` and `c_tilde` differ in length.
+///
+/// # References
+/// S4 Algorithm 1 (the bilinear factor); s4 `SSMKernelDPLR.forward` avoids
+/// the exact node by computing $\omega$ in floating point.
+// ANCHOR: limit_at_minus_one
+pub fn limit_at_minus_one(
     b: &[Complex<f64>],
     c_tilde: &[Complex<f64>],
     dt: f64,
 ) -> Complex<f64> {
+    assert_eq!(
+        b.len(),
+        c_tilde.len(),
+        "limit_at_minus_one: b ({},) vs c_tilde ({},)",
+        b.len(),
+        c_tilde.len()
+    );
     let half: Complex<f64> = c_tilde.iter().zip(b).map(|(c, b)| c * b).sum();
     Complex::new(dt * half.re, 0.0) // (Δ/2)·2 Re
 }
+// ANCHOR_END: limit_at_minus_one
 
 /// The poles that bilinear nodes can hit: $g$ lies on the imaginary axis, so
 /// only LegT's and FouT's (skew normal parts) can be hit, never LegS's

@@ -348,3 +348,220 @@ fn s4_layers_are_built_from_given_channels() -> ssm_lineage::Result<()> {
     assert!(S4Layer::from_parameters(8, 32, &bad).is_err());
     Ok(())
 }
+
+// The S4 kernel at N = 2 worked in numbers (`examples/ch04_worked.rs`):
+// every stage the example prints, recomputed without the crate's S4 code.
+
+/// Every stage of Algorithm 1 as the crate computes it, the way
+/// `examples/ch04_worked.rs` prints it: HiPPO-LegS at N = 2 (one conjugate
+/// pair, rank one), output row `c`, step `dt`, `len` taps.
+struct WorkedN2 {
+    /// The dense bilinear system in state coordinates (Ā, B̄, C), and A, B.
+    dense: ssm_lineage::lssl::DiscreteSsm,
+    a: DMatrix<f64>,
+    b: DVector<f64>,
+    dplr: Dplr,
+    c_tilde: Vec<Complex<f64>>,
+    omega: Vec<Complex<f64>>,
+    g: Vec<Complex<f64>>,
+    sums: ssm_lineage::s4::kernel::ResolventSums,
+    /// K̂(ω_k) on the `rfft` half: Woodbury times 2/(1 + ω), or the limit.
+    half: Vec<Complex<f64>>,
+    taps: Vec<f64>,
+}
+
+fn worked_n2(dt: f64, c: &DVector<f64>, len: usize) -> WorkedN2 {
+    use ssm_lineage::s4::kernel::{
+        ResolventSums, bilinear_nodes, c_tilde_from, kernel_from_half_spectrum,
+        limit_at_minus_one,
+    };
+    let t = legs(2).expect("valid");
+    let dplr = nplr_legs(2).expect("valid");
+    let ssm = Ssm::new(t.a.clone(), t.b.clone(), c.clone(), 0.0).expect("finite");
+    let dense = discretize_bilinear(&ssm, dt).expect("valid");
+    let c_tilde = c_tilde_from(&dplr, &dense.a_bar, c, len);
+    let (omega, g) = bilinear_nodes(dt, len);
+    let sums = ResolventSums::new(&dplr, &c_tilde, &g);
+    let one = Complex::new(1.0, 0.0);
+    let half: Vec<Complex<f64>> = (0..omega.len())
+        .map(|k| {
+            if len % 2 == 0 && k == len / 2 {
+                limit_at_minus_one(&dplr.b, &c_tilde, dt)
+            } else {
+                sums.woodbury(k) * (2.0 / (one + omega[k]))
+            }
+        })
+        .collect();
+    let taps = kernel_from_half_spectrum(&half, len);
+    WorkedN2 {
+        dense,
+        a: t.a,
+        b: t.b,
+        dplr,
+        c_tilde,
+        omega,
+        g,
+        sums,
+        half,
+        taps,
+    }
+}
+
+/// The nodes that are not ω = −1: every node for odd L, all but the last for
+/// even L.
+fn finite_nodes(len: usize) -> usize {
+    if len % 2 == 0 { len / 2 } else { len / 2 + 1 }
+}
+
+/// A kept half and its conjugates: the full basis of N = 2, written out.
+fn both_halves(v: Complex<f64>) -> DVector<Complex<f64>> {
+    DVector::from_vec(vec![v, v.conj()])
+}
+
+/// C̃ = C(I − Ā^L) in state coordinates, by L products.
+fn c_tilde_in_state_coordinates(w: &WorkedN2, len: usize) -> DVector<f64> {
+    let n = w.a.nrows();
+    let power = (0..len).fold(DMatrix::identity(n, n), |p, _| &w.dense.a_bar * p);
+    (DMatrix::identity(n, n) - power).transpose() * &w.dense.c
+}
+
+/// The bilinear nodes are g_k = (2/Δ)(1 − ω_k)/(1 + ω_k) = i(2/Δ)tan(πk/L)
+/// at ω_k = cos(2πk/L) − i sin(2πk/L). Forming 1 ± ω costs an ε each and
+/// |1 + ω_k| ≥ 2 sin(π/2L) ≥ 0.2 for L ≤ 16 away from ω = −1, so the
+/// quotient is good to ~10ε of |g| + 2/Δ: 1e-13 (measured ≤ 3e-16 over
+/// 3000 cases).
+const NODE_TOL: f64 = 1e-13;
+/// Each Cauchy sum at N = 2 is two terms, each a product and a division
+/// (a few ε of its size); the explicit sums round the same terms in another
+/// order: 1e-13 of the terms' magnitudes Σ|v_n|/|g − λ_n| (measured ≤ 5e-16
+/// over 3000 cases).
+const SUM_TOL: f64 = 1e-13;
+/// Woodbury against the dense resolvent in state coordinates. Both routes
+/// are backward stable (a unitary eigenbasis; 1 + k₁₁ = det(g − A)/det(g − Λ)
+/// stays near 1 on the imaginary axis for LegS; an LU of a 2 × 2), but
+/// C̃ = C(I − Ā^L) cancels when LΔ is small (Ā^L ≈ I): each route forms it
+/// with an absolute error of about Lε‖C‖, whatever its size. So the error is
+/// a few Lε of ‖C‖‖(g − A)⁻¹‖‖B‖ with the original C: 1e-13 of that
+/// (L ≤ 16; measured ≤ 5e-16 over 3000 cases).
+const RESOLVENT_TOL: f64 = 1e-13;
+/// The generating function against the DFT of the naive taps: the same
+/// absolute error from C̃ as above, ~Lε‖C‖ times ‖B‖ = 2, ‖(g − A)⁻¹‖ ≤ 2 and
+/// the factor 2/(1 + ω) (up to 1/sin(π/2L) ≈ 10 next to ω = −1), while the
+/// taps are only as large as Δ‖C‖‖B‖: 1e-13 of Σ|K̄| + ‖C‖ (measured ≤
+/// 3e-15 over 3000 cases).
+const SPECTRUM_TOL: f64 = 1e-13;
+/// The taps against the powers: as `dplr_kernel_equals_the_naive_kernel`,
+/// 1e-11 of Σ|K̄| + ‖C‖Δ (the inverse FFT averages the spectrum's errors
+/// over L; measured ≤ 1.1e-13 over 3000 cases).
+const TAP_TOL: f64 = 1e-11;
+
+proptest! {
+    #![proptest_config(cases(64))]
+
+    /// Step 1 of the worked example: the nodes are the `rfft` half of the
+    /// L-th roots of unity, ω_k = e^{−2πik/L}, and their bilinear images
+    /// g_k = i(2/Δ)tan(πk/L), on the imaginary axis.
+    #[test]
+    fn worked_n2_nodes_are_roots_of_unity_and_their_bilinear_images(
+        dt in log_uniform_dt(1e-3, 1.0), len in lengths(16),
+    ) {
+        let w = worked_n2(dt, &DVector::from_vec(vec![1.0, 0.5]), len);
+        prop_assert_eq!(w.omega.len(), len / 2 + 1);
+        prop_assert_eq!(w.g.len(), len / 2 + 1);
+        for k in 0..w.omega.len() {
+            let theta = 2.0 * std::f64::consts::PI * k as f64 / len as f64;
+            let want = Complex::new(theta.cos(), -theta.sin());
+            prop_assert!((w.omega[k] - want).norm() <= NODE_TOL, "ω_{k}: {} vs {want}", w.omega[k]);
+        }
+        for k in 0..finite_nodes(len) {
+            let tan = (std::f64::consts::PI * k as f64 / len as f64).tan();
+            let want = Complex::new(0.0, 2.0 / dt * tan);
+            let err = (w.g[k] - want).norm();
+            prop_assert!(err <= NODE_TOL * (2.0 / dt) * (1.0 + tan.abs()), "g_{k}: {} vs {want}", w.g[k]);
+        }
+    }
+
+    /// Step 2: the four Cauchy sums at every node are the explicit bilinear
+    /// forms over both modes of the pair, R = diag(1/(g − λ), 1/(g − λ̄)):
+    /// k₀₀ = C̃RB, k₀₁ = C̃RP, k₁₀ = P*RB, k₁₁ = P*RP, as 2-vector products.
+    #[test]
+    fn worked_n2_cauchy_sums_equal_explicit_sums(
+        dt in log_uniform_dt(1e-3, 1.0), len in lengths(16), seed in any::<u64>(),
+    ) {
+        let c = gaussian(2, 1, seed).column(0).into_owned();
+        let w = worked_n2(dt, &c, len);
+        prop_assert_eq!(w.sums.rank, 1);
+        let lambda = both_halves(w.dplr.lambda[0]);
+        let (p, b, ct) = (both_halves(w.dplr.p[(0, 0)]), both_halves(w.dplr.b[0]), both_halves(w.c_tilde[0]));
+        for k in 0..finite_nodes(len) {
+            let r = DMatrix::from_diagonal(&lambda.map(|l| (w.g[k] - l).inv()));
+            let form = |u: &DVector<Complex<f64>>, v: &DVector<Complex<f64>>| (u.transpose() * &r * v)[(0, 0)];
+            let want = [form(&ct, &b), form(&ct, &p), form(&p.conjugate(), &b), form(&p.conjugate(), &p)];
+            let numerators = [ct.component_mul(&b), ct.component_mul(&p), p.conjugate().component_mul(&b), p.conjugate().component_mul(&p)];
+            for (s, (want, v)) in want.iter().zip(&numerators).enumerate() {
+                let size: f64 = v.iter().zip(lambda.iter()).map(|(v, l)| v.norm() / (w.g[k] - l).norm()).sum();
+                let got = w.sums.sums[s][k];
+                prop_assert!((got - want).norm() <= SUM_TOL * size, "sum {s} at node {k}: {got} vs {want}");
+            }
+        }
+    }
+
+    /// Step 3: Woodbury, k₀₀ − k₀₁k₁₀/(1 + k₁₁), is the resolvent of the
+    /// DPLR matrix, C̃(g − A)⁻¹B, here computed in state coordinates (the real
+    /// A and B of LegS, C̃ = C(I − Ā^L) by powers) with a dense LU solve:
+    /// neither the eigenbasis nor a Cauchy sum is used.
+    #[test]
+    fn worked_n2_woodbury_equals_the_dense_resolvent(
+        dt in log_uniform_dt(1e-3, 1.0), len in lengths(16), seed in any::<u64>(),
+    ) {
+        let c = gaussian(2, 1, seed).column(0).into_owned();
+        let w = worked_n2(dt, &c, len);
+        let ct = c_tilde_in_state_coordinates(&w, len).map(|x| Complex::new(x, 0.0));
+        let (a, b) = (w.a.map(|x| Complex::new(x, 0.0)), w.b.map(|x| Complex::new(x, 0.0)));
+        for k in 0..finite_nodes(len) {
+            let m = DMatrix::identity(2, 2) * w.g[k] - &a; // g − A
+            let inverse = m.clone().try_inverse().expect("g is not an eigenvalue of A");
+            let want = (ct.transpose() * m.lu().solve(&b).expect("invertible"))[(0, 0)];
+            let got = w.sums.woodbury(k);
+            let bound = c.norm() * inverse.norm() * b.norm();
+            prop_assert!((got - want).norm() <= RESOLVENT_TOL * bound, "node {k}: {got} vs {want}");
+        }
+    }
+
+    /// Step 3, times the bilinear factor 2/(1 + ω), and the limit Δ/2·C̃B at
+    /// ω = −1: the generating function at each node is the DFT of the naive
+    /// taps, Σ_s C Ā^s B̄ ω_k^s.
+    #[test]
+    fn worked_n2_spectrum_is_the_dft_of_the_naive_kernel(
+        dt in log_uniform_dt(1e-3, 1.0), len in lengths(16), seed in any::<u64>(),
+    ) {
+        let c = gaussian(2, 1, seed).column(0).into_owned();
+        let w = worked_n2(dt, &c, len);
+        let naive = kernel_naive(&w.dense, len);
+        let scale: f64 = naive.iter().map(|k| k.abs()).sum::<f64>() + c.norm();
+        for (k, got) in w.half.iter().enumerate() {
+            let theta = 2.0 * std::f64::consts::PI * k as f64 / len as f64;
+            let want: Complex<f64> = naive.iter().enumerate()
+                .map(|(s, tap)| Complex::from_polar(*tap, -theta * s as f64)).sum();
+            prop_assert!((got - want).norm() <= SPECTRUM_TOL * scale, "node {k}: {got} vs {want}");
+        }
+    }
+
+    /// Step 4: mirroring the half spectrum and inverting the FFT gives the
+    /// naive taps C Ā^s B̄ (chapter 2's powers), and the same taps as
+    /// `kernel_dplr`, which runs the four steps in one function.
+    #[test]
+    fn worked_n2_taps_equal_the_naive_kernel(
+        dt in log_uniform_dt(1e-3, 1.0), len in lengths(16), seed in any::<u64>(),
+    ) {
+        let c = gaussian(2, 1, seed).column(0).into_owned();
+        let w = worked_n2(dt, &c, len);
+        let naive = kernel_naive(&w.dense, len);
+        let scale: f64 = naive.iter().map(|k| k.abs()).sum::<f64>() + c.norm() * dt;
+        let whole = kernel_dplr(&w.dplr, &w.c_tilde, dt, len).expect("valid");
+        prop_assert_eq!(&whole, &w.taps);
+        for (s, (got, want)) in w.taps.iter().zip(&naive).enumerate() {
+            prop_assert!((got - want).abs() <= TAP_TOL * scale, "s={s}: {got} vs {want}");
+        }
+    }
+}
