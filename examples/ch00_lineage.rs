@@ -11,7 +11,7 @@ use ssm_lineage::Error;
 use ssm_lineage::support::figure::{exit_code, figure_path};
 
 /// (chapter, model, what it fixes, training view, inference view).
-const LINEAGE: [(&str, &str, &str, &str, &str); 9] = [
+const LINEAGE: [(&str, &str, &str, &str, &str); 10] = [
     (
         "0",
         "Attention",
@@ -74,6 +74,13 @@ const LINEAGE: [(&str, &str, &str, &str, &str); 9] = [
         "the scan's small operations: a scalar decay per head",
         "chunked matrix products (SSD)",
         "recurrence",
+    ),
+    (
+        "9",
+        "Learning",
+        "every view above runs forward only: gradients by hand, checked",
+        "the parallel view run backwards (the adjoint is a reverse scan)",
+        "recurrence: the trained model writes text",
     ),
 ];
 
