@@ -28,7 +28,7 @@ pub struct S4Channel {
     c_full: Vec<Complex<f64>>,
     /// $D_n = 1/(\frac{2}{\Delta} - \lambda_n)$ over all $N$ modes.
     resolvent: Vec<Complex<f64>>,
-    /// $(I + P^* D P)^{-1}$, the Woodbury core, `(r, r)`.
+    /// $(I + P^* R P)^{-1}$, the Woodbury core, `(r, r)`.
     core: DMatrix<Complex<f64>>,
 }
 
@@ -151,7 +151,7 @@ impl S4Layer {
         let n = self.lambda.len();
         let r = self.p.ncols();
         let dp =
-            DMatrix::from_diagonal(&DVector::from_vec(resolvent.clone())) * &self.p; // D P
+            DMatrix::from_diagonal(&DVector::from_vec(resolvent.clone())) * &self.p; // R P
         let core = (DMatrix::identity(r, r) + self.p.adjoint() * &dp)
             .try_inverse()
             .unwrap_or_else(|| {
@@ -200,8 +200,9 @@ impl Recurrent for S4Layer {
 
     /// Implements Eq. (S7): $x_k = A_1\big(A_0 x_{k-1} + 2 B u_k\big)$ with
     /// $A_0 = \frac{2}{\Delta} I + \Lambda - PP^*$ and
-    /// $A_1 = D - DP(1 + P^*DP)^{-1}P^*D$, $D = (\frac{2}{\Delta} - \Lambda)^{-1}$:
-    /// the bilinear step in $O(N)$; $y_k = \mathrm{Re}(C x_k) + D u_k$.
+    /// $A_1 = R - RP(1 + P^*RP)^{-1}P^*R$, $R = (\frac{2}{\Delta} - \Lambda)^{-1}$
+    /// (the resolvent at $2/\Delta$): the bilinear step in $O(N)$;
+    /// $y_k = \mathrm{Re}(C x_k) + D u_k$ ($D$ the skip).
     // ANCHOR: s4_step
     fn step(&self, state: &mut Self::State, u_t: &DVector<f64>) -> DVector<f64> {
         assert_eq!(
@@ -221,14 +222,14 @@ impl Recurrent for S4Layer {
             let v = (0..x.len()).map(|n| {
                 (lambda[n] + two_over_dt) * x[n] - low_rank[n] + b[n] * (2.0 * u)
             });
-            // x = A1 v = Dv − DP (I + P*DP)⁻¹ P* D v (backward half step, O(Nr))
-            let dv = DVector::from_iterator(
+            // x = A1 v = Rv − RP (I + P*RP)⁻¹ P* R v (backward half step, O(Nr))
+            let rv = DVector::from_iterator(
                 x.len(),
                 ch.resolvent.iter().zip(v).map(|(r, v)| r * v),
             );
-            let correction = p * (&ch.core * (p.adjoint() * &dv));
+            let correction = p * (&ch.core * (p.adjoint() * &rv));
             for (n, x_n) in x.iter_mut().enumerate() {
-                *x_n = dv[n] - ch.resolvent[n] * correction[n];
+                *x_n = rv[n] - ch.resolvent[n] * correction[n];
             }
             let y: Complex<f64> =
                 ch.c_full.iter().zip(x.iter()).map(|(c, x)| c * x).sum();
