@@ -86,7 +86,7 @@ fn run(args: &Args) -> Result<()> {
          prompt \"{prompt}\" and {n} bytes drawn at temperature {t} from the \
          nucleus of probability {p}.*\n<!-- ANCHOR_END: sample -->\n",
         seed = args.seed,
-        params = model.parameter_count(),
+        params = thousands(model.parameter_count()),
         prompt = args.prompt,
         n = args.max_tokens,
         t = args.temperature,
@@ -108,4 +108,17 @@ fn complete_characters(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes)
         .trim_end_matches('\u{FFFD}')
         .to_string()
+}
+
+/// `n` with a comma between groups of three digits, as the book writes counts.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
