@@ -53,6 +53,23 @@ pub struct ScanGrads {
     pub delta_bias: DVector<f64>,
 }
 
+impl ScanGrads {
+    /// All gradients zero, shaped for a scan of `len` steps, `d` channels and
+    /// `n` states.
+    pub fn zeros(len: usize, d: usize, n: usize) -> Self {
+        ScanGrads {
+            u: DMatrix::zeros(len, d),
+            delta: DMatrix::zeros(len, d),
+            a: DMatrix::zeros(d, n),
+            b: DMatrix::zeros(len, n),
+            c: DMatrix::zeros(len, n),
+            d_skip: DVector::zeros(d),
+            z: DMatrix::zeros(len, d),
+            delta_bias: DVector::zeros(d),
+        }
+    }
+}
+
 /// One step of the recurrence for every channel: $h_t$ from $h_{t-1}$.
 fn advance(args: &SelectiveScan, t: usize, state: &mut DMatrix<f64>) {
     let (_, d, n) = args.dims();
@@ -119,15 +136,97 @@ fn b_bar_partials(rule: BRule, dt: f64, a: f64, b: f64) -> [f64; 3] {
     }
 }
 
-/// The backward pass of one step `t`, every channel: the output's gradient
-/// `dy` (row `t`) through the gate and skip, then the adjoint
-/// $\lambda_t = \hat g_t C_t + \bar A_{t+1} \odot \lambda_{t+1}$ (`carry`
-/// holds $\bar A_{t+1} \odot \lambda_{t+1}$ and leaves with
-/// $\bar A_t \odot \lambda_t$), and every argument's share of the gradient.
+/// The gate and the skip of step `t`, channel `ch`, run backwards: writes
+/// $\partial z_{t,c}$, $\partial D_c$ and the skip's share of
+/// $\partial u_{t,c}$, and returns $\tilde g_{t,c}$, the gradient that reaches
+/// $C_t h_t$.
 ///
-/// Implements Eq. (G4): $\lambda_t = \hat g_t C_t + \bar A_{t+1}\odot\lambda_{t+1}$,
-/// $\partial\bar B_t = \lambda_t u_t$, $\partial\bar A_t = \lambda_t \odot h_{t-1}$,
-/// $\partial C_t = \hat g_t h_t$.
+/// Implements Eq. (G12): $\tilde g_{t,c} = g_{t,c}\,\mathrm{SiLU}(z_{t,c})$,
+/// $\partial z_{t,c} = g_{t,c}\big(\textstyle\sum_n C_{t,n} h_{t,c,n} + D_c u_{t,c}\big)
+/// \mathrm{SiLU}'(z_{t,c})$, $\partial D_c \mathrel{+}= \tilde g_{t,c} u_{t,c}$.
+// ANCHOR: gate_backward
+pub(crate) fn gate_backward(
+    args: &SelectiveScan,
+    (t, ch): (usize, usize),
+    h: &DMatrix<f64>,
+    dy: &DMatrix<f64>,
+    g: &mut ScanGrads,
+) -> f64 {
+    let (_, _, n) = args.dims();
+    let u = args.u[(t, ch)];
+    let skip = args.d_skip.map_or(0.0, |d| d[ch]);
+    let g_tilde = match args.z {
+        Some(z) => {
+            let ssm: f64 = (0..n).map(|k| args.c[(t, k)] * h[(ch, k)]).sum();
+            let pre_gate = ssm + skip * u;
+            g.z[(t, ch)] = dy[(t, ch)] * pre_gate * silu_grad(z[(t, ch)]);
+            dy[(t, ch)] * z[(t, ch)] * sigmoid(z[(t, ch)])
+        }
+        None => dy[(t, ch)],
+    };
+    if args.d_skip.is_some() {
+        g.d_skip[ch] += g_tilde * u;
+        g.u[(t, ch)] += skip * g_tilde;
+    }
+    g_tilde
+}
+// ANCHOR_END: gate_backward
+
+/// Every argument's share of the gradient at step `t`, channel `ch`, read
+/// off the adjoints `dh` $= \partial h_{t,c,\cdot}$ (one per state) and the
+/// states $h_{t-1}$, $h_t$.
+///
+/// Implements Eqs. (G13) and (G14): $\partial C_{t,n} \mathrel{+}= \tilde g_{t,c} h_{t,c,n}$,
+/// $\partial B_{t,n} \mathrel{+}= \partial h_{t,c,n}\Delta_{t,c} u_{t,c}$,
+/// $\partial u_{t,c} \mathrel{+}= \sum_n \partial h_{t,c,n}\bar B_{t,c,n}$,
+/// $\partial\Delta_{t,c} = \sum_n \partial h_{t,c,n}(A_{c,n}\bar A_{t,c,n}h_{t-1,c,n} +
+/// B_{t,n}u_{t,c})$, $\partial A_{c,n} \mathrel{+}= \partial h_{t,c,n}\Delta_{t,c}
+/// \bar A_{t,c,n} h_{t-1,c,n}$ (for $\bar B = \Delta B$; the exact ZOH rule adds
+/// its own partials of $\bar B$).
+// ANCHOR: read_off
+pub(crate) fn read_off(
+    args: &SelectiveScan,
+    (t, ch, g_tilde): (usize, usize, f64),
+    (h_prev, h): (&DMatrix<f64>, &DMatrix<f64>),
+    dh: &[f64],
+    g: &mut ScanGrads,
+) {
+    let u = args.u[(t, ch)];
+    let dt = args.step_size(t, ch);
+    let mut d_dt = 0.0; // ∂Δ_{t,c}: a sum over the states
+    for (k, &adjoint) in dh.iter().enumerate() {
+        let a = args.a[(ch, k)];
+        let (a_bar, b_bar) = args.discretized(t, ch, k);
+        let [bb_dt, bb_a, bb_b] = b_bar_partials(args.b_rule, dt, a, args.b[(t, k)]);
+        g.c[(t, k)] += g_tilde * h[(ch, k)];
+        g.b[(t, k)] += adjoint * bb_b * u;
+        g.u[(t, ch)] += adjoint * b_bar;
+        // Through Ā = e^{ΔA}, and through B̄ (B̄ = ΔB: ∂B̄/∂Δ = B).
+        d_dt += adjoint * (a * a_bar * h_prev[(ch, k)] + bb_dt * u);
+        g.a[(ch, k)] += adjoint * (dt * a_bar * h_prev[(ch, k)] + bb_a * u);
+    }
+    let bias = args.delta_bias.map_or(0.0, |b| b[ch]);
+    let d_raw = if args.delta_softplus {
+        d_dt * sigmoid(args.delta[(t, ch)] + bias)
+    } else {
+        d_dt
+    };
+    g.delta[(t, ch)] = d_raw;
+    if args.delta_bias.is_some() {
+        g.delta_bias[ch] += d_raw;
+    }
+}
+// ANCHOR_END: read_off
+
+/// The backward pass of one step `t`, every channel: the gate and skip
+/// ([`gate_backward`]), then the adjoint
+/// $\partial h_t = \tilde g_t C_t + \bar A_{t+1} \odot \partial h_{t+1}$ (`carry`
+/// holds $\bar A_{t+1} \odot \partial h_{t+1}$ and leaves with
+/// $\bar A_t \odot \partial h_t$), and every argument's share of the gradient
+/// ([`read_off`]).
+///
+/// Implements Eq. (G4): $\partial h_{t,c,n} = \tilde g_{t,c} C_{t,n} + \bar A_{t+1,c,n}
+/// \partial h_{t+1,c,n}$.
 // ANCHOR: scan_backward_step
 fn backward_step(
     args: &SelectiveScan,
@@ -139,42 +238,14 @@ fn backward_step(
 ) {
     let (_, d, n) = args.dims();
     for ch in 0..d {
-        let u = args.u[(t, ch)];
-        let ssm: f64 = (0..n).map(|k| args.c[(t, k)] * h[(ch, k)]).sum();
-        let skip = args.d_skip.map_or(0.0, |d| d[ch]);
-        let g_hat = match args.z {
-            Some(z) => {
-                let pre_gate = ssm + skip * u;
-                g.z[(t, ch)] = dy[(t, ch)] * pre_gate * silu_grad(z[(t, ch)]);
-                dy[(t, ch)] * z[(t, ch)] * sigmoid(z[(t, ch)])
-            }
-            None => dy[(t, ch)],
-        };
-        g.d_skip[ch] += g_hat * u;
-        g.u[(t, ch)] += skip * g_hat;
-        let dt = args.step_size(t, ch);
-        let mut d_dt = 0.0;
-        for k in 0..n {
-            let lambda = g_hat * args.c[(t, k)] + carry[(ch, k)];
-            g.c[(t, k)] += g_hat * h[(ch, k)];
-            let a = args.a[(ch, k)];
-            let (a_bar, b_bar) = args.discretized(t, ch, k);
-            let [bb_dt, bb_a, bb_b] =
-                b_bar_partials(args.b_rule, dt, a, args.b[(t, k)]);
-            g.u[(t, ch)] += lambda * b_bar;
-            d_dt += lambda * (a * a_bar * h_prev[(ch, k)] + bb_dt * u);
-            g.a[(ch, k)] += lambda * (dt * a_bar * h_prev[(ch, k)] + bb_a * u);
-            g.b[(t, k)] += lambda * bb_b * u;
-            carry[(ch, k)] = a_bar * lambda;
+        let g_tilde = gate_backward(args, (t, ch), h, dy, g);
+        let dh: Vec<f64> = (0..n)
+            .map(|k| g_tilde * args.c[(t, k)] + carry[(ch, k)])
+            .collect();
+        read_off(args, (t, ch, g_tilde), (h_prev, h), &dh, g);
+        for (k, dh) in dh.into_iter().enumerate() {
+            carry[(ch, k)] = args.discretized(t, ch, k).0 * dh;
         }
-        let bias = args.delta_bias.map_or(0.0, |b| b[ch]);
-        let d_raw = if args.delta_softplus {
-            d_dt * sigmoid(args.delta[(t, ch)] + bias)
-        } else {
-            d_dt
-        };
-        g.delta[(t, ch)] = d_raw;
-        g.delta_bias[ch] += d_raw;
     }
 }
 // ANCHOR_END: scan_backward_step
@@ -205,17 +276,8 @@ pub fn selective_scan_backward(
 ) -> ScanGrads {
     let (len, d, n) = args.dims();
     check_backward_shapes(args, tape, dy);
-    let mut g = ScanGrads {
-        u: DMatrix::zeros(len, d),
-        delta: DMatrix::zeros(len, d),
-        a: DMatrix::zeros(d, n),
-        b: DMatrix::zeros(len, n),
-        c: DMatrix::zeros(len, n),
-        d_skip: DVector::zeros(d),
-        z: DMatrix::zeros(len, d),
-        delta_bias: DVector::zeros(d),
-    };
-    let mut carry = DMatrix::zeros(d, n); // Ā_{t+1} ⊙ λ_{t+1}: (d, n)
+    let mut g = ScanGrads::zeros(len, d, n);
+    let mut carry = DMatrix::zeros(d, n); // Ā_{t+1} ⊙ ∂h_{t+1}: (d, n)
     for (i, start) in tape.states.iter().enumerate().rev() {
         let steps = i * tape.chunk..((i + 1) * tape.chunk).min(len);
         let mut states = vec![start.clone()]; // h before each step, then after

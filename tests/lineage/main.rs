@@ -15,6 +15,7 @@ mod ch05_s4d;
 mod ch06_scan;
 mod ch07_mamba;
 mod ch08_ssd;
+mod ch09_backward;
 mod ch09_experiments;
 mod ch09_pictures;
 mod ch09_tasks;
