@@ -12,6 +12,8 @@ use std::process::ExitCode;
 
 use nalgebra::DMatrix;
 use rand::RngExt;
+use ssm_lineage::ssd::Mamba2Config;
+use ssm_lineage::ssd::diagram::{chunked_steps_diagram, mamba2_block_diagram};
 use ssm_lineage::ssd::forms::ssd_matrix;
 use ssm_lineage::ssd::{SsdInputs, ssd_chunked, ssd_quadratic, ssd_recurrent};
 use ssm_lineage::support::figure::{
@@ -85,30 +87,9 @@ fn matrix_figures() -> ssm_lineage::Result<()> {
         y_range: 0.0..chunks as f64,
     }
     .save(&figure_path("ch08", "chunk-ranks.svg"))?;
-    // Which step of the chunked algorithm computes each entry of M: the
-    // diagonal blocks by step 1, each block below them by steps 2-4 (the
-    // state of chunk j, passed on by the scan across i − j chunk boundaries,
-    // read out in chunk i); above the diagonal M is zero.
-    let steps = DMatrix::from_fn(t, t, |row, col| {
-        let (i, j) = (row / q, col / q);
-        match (col <= row, i == j) {
-            (false, _) => f64::NAN,
-            (true, true) => 0.0,
-            (true, false) => (i - j) as f64,
-        }
-    });
-    Heatmap {
-        title: format!(
-            "Who computes M (chunks of {q}): 0 = step 1, k = steps 2–4 across k chunks"
-        ),
-        x_label: "input step s".into(),
-        y_label: "output step t".into(),
-        value_label: "chunk boundaries crossed".into(),
-        data: steps,
-        x_range: 0.0..t as f64,
-        y_range: 0.0..t as f64,
-    }
-    .save(&figure_path("ch08", "chunked-steps.svg"))?;
+    // Which step of the chunked algorithm computes each block of M.
+    chunked_steps_diagram(t / q, q, n)
+        .save(&figure_path("ch08", "chunked-steps.svg"))?;
     let mut plot = LinePlot::new(
         &format!("Singular values of the off-diagonal {q} × {q} blocks (N = {n})"),
         "index k",
@@ -143,7 +124,7 @@ fn timing() -> ssm_lineage::Result<()> {
         "chunked, Q = 64",
     ];
     let mut series: Vec<Vec<(f64, f64)>> = vec![Vec::new(); 3];
-    println!("SSD, {heads} heads, P = {p}, N = {n}: milliseconds");
+    println!("SSD, {heads} heads, d_h = {p}, N = {n}: milliseconds");
     println!(
         "{:>6} {:>18} {:>22} {:>16}",
         "T", names[0], names[1], names[2]
@@ -167,7 +148,7 @@ fn timing() -> ssm_lineage::Result<()> {
         }
     }
     let mut plot = LinePlot::new(
-        &format!("SSD's three forms, measured ({heads} heads, P = N = {p})"),
+        &format!("SSD's three forms, measured ({heads} heads, d_h = N = {p})"),
         "sequence length T",
         "seconds (log scale)",
     )
@@ -178,7 +159,21 @@ fn timing() -> ssm_lineage::Result<()> {
     plot.save(&figure_path("ch08", "measured-ssd-time.svg"))
 }
 
+/// The Mamba-2 block at the reference `Mamba2` defaults for d_model = 768
+/// (`mamba_ssm/modules/mamba2.py`: N = 128, d_h = 64, one group, chunks
+/// of 256).
+fn block_figure() -> ssm_lineage::Result<()> {
+    let config = Mamba2Config {
+        d_state: 128,
+        chunk: 256,
+        ..Mamba2Config::new(768, 64)
+    };
+    config.validate()?;
+    mamba2_block_diagram(&config).save(&figure_path("ch08", "block.svg"))
+}
+
 fn run() -> ssm_lineage::Result<()> {
+    block_figure()?;
     matrix_figures()?;
     timing()
 }

@@ -9,6 +9,7 @@
 //! block, [`model`] the language model around it.
 
 pub mod block;
+pub mod diagram;
 pub mod forms;
 pub mod model;
 pub mod segsum;

@@ -436,7 +436,7 @@ impl Diagram {
     /// The keys, one per line, above the roles' legend row (if any).
     fn draw_keys(&self, root: &Area<'_>) -> std::result::Result<(), String> {
         let rows = self.keys.len() as i32;
-        let legend_row = if self.roles().is_empty() { 0 } else { 30 };
+        let legend_row = 26 * self.legend_rows().len() as i32 + 4;
         let top = self.size.1 as i32 - legend_row - 24 * rows - 6;
         for (k, key) in self.keys.iter().enumerate() {
             let y = top + 24 * k as i32 + 12;
@@ -509,29 +509,45 @@ impl Diagram {
             .map_err(|e| e.to_string())
     }
 
+    /// The roles' legend in rows that fit the width, each entry with its
+    /// width in pixels.
+    fn legend_rows(&self) -> Vec<Vec<(Role, i32)>> {
+        let room = self.size.0 as i32 - 24;
+        let mut rows: Vec<Vec<(Role, i32)>> = Vec::new();
+        for role in self.roles() {
+            let width = 26 + text_width(role.name(), ARROW_FONT) + 14;
+            let used: i32 =
+                rows.last().map_or(room, |r| r.iter().map(|e| e.1).sum());
+            match rows.last_mut() {
+                Some(row) if used + width <= room => row.push((role, width)),
+                _ => rows.push(vec![(role, width)]),
+            }
+        }
+        rows
+    }
+
     fn draw_legend(&self, root: &Area<'_>) -> std::result::Result<(), String> {
-        let roles = self.roles();
-        let y = self.size.1 as i32 - 22;
-        let widths: Vec<i32> = roles
-            .iter()
-            .map(|r| 26 + text_width(r.name(), ARROW_FONT) + 18)
-            .collect();
-        let total: i32 = widths.iter().sum();
-        let mut x = ((self.size.0 as i32 - total) / 2).max(12);
-        for (role, width) in roles.iter().zip(widths) {
-            let swatch = [(x, y - 8), (x + 18, y + 8)];
-            let (fill, stroke) = fill_and_stroke(*role);
-            root.draw(&Rectangle::new(swatch, fill.filled()))
-                .map_err(|e| e.to_string())?;
-            root.draw(&Rectangle::new(swatch, stroke.stroke_width(2)))
-                .map_err(|e| e.to_string())?;
-            let font = ("sans-serif", ARROW_FONT)
-                .into_font()
-                .color(&BLACK)
-                .pos(Pos::new(HPos::Left, VPos::Center));
-            root.draw(&Text::new(role.name(), (x + 26, y), font))
-                .map_err(|e| e.to_string())?;
-            x += width;
+        let rows = self.legend_rows();
+        let bottom = self.size.1 as i32 - 22;
+        for (r, row) in rows.iter().enumerate() {
+            let y = bottom - 26 * (rows.len() - 1 - r) as i32;
+            let total: i32 = row.iter().map(|e| e.1).sum();
+            let mut x = ((self.size.0 as i32 - total) / 2).max(12);
+            for &(role, width) in row {
+                let swatch = [(x, y - 8), (x + 18, y + 8)];
+                let (fill, stroke) = fill_and_stroke(role);
+                root.draw(&Rectangle::new(swatch, fill.filled()))
+                    .map_err(|e| e.to_string())?;
+                root.draw(&Rectangle::new(swatch, stroke.stroke_width(2)))
+                    .map_err(|e| e.to_string())?;
+                let font = ("sans-serif", ARROW_FONT)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Left, VPos::Center));
+                root.draw(&Text::new(role.name(), (x + 26, y), font))
+                    .map_err(|e| e.to_string())?;
+                x += width;
+            }
         }
         Ok(())
     }

@@ -536,3 +536,73 @@ mod block {
         assert_eq!(a[0], logits.argmax().0);
     }
 }
+
+/// The drawings of chapter 7 (`examples/ch07_blocks`): every shape on an
+/// arrow is the shape the block and the model produce, and the SVG draws
+/// every label.
+mod drawings {
+    use nalgebra::DMatrix;
+    use ssm_lineage::mamba::diagram::{block_diagram, stack_diagram};
+    use ssm_lineage::mamba::{MambaBlock, MambaConfig, MambaModel};
+    use ssm_lineage::support::rng::{normal_matrix, seeded};
+
+    fn has(texts: &[String], label: &str) {
+        assert!(
+            texts.iter().any(|t| t == label),
+            "no label {label:?} in {texts:?}"
+        );
+    }
+
+    #[test]
+    fn the_block_diagram_has_the_blocks_shapes() -> ssm_lineage::Result<()> {
+        // Widths that differ from each other, so a label cannot match by luck.
+        let config = MambaConfig {
+            d_state: 5,
+            dt_rank: 3,
+            ..MambaConfig::new(12, 2, 20)
+        };
+        let block = MambaBlock::new(&config, &mut seeded(1))?;
+        let input = normal_matrix(&mut seeded(2), 7, config.d_model, 1.0);
+        let s = block.select(&input);
+        let (out, _) = block.forward(&input);
+        let x_dbl = block.x_proj.w.ncols(); // dt_rank + 2N
+        let d = block_diagram(&config);
+        let texts = d.texts();
+        has(&texts, &format!("(L, d_model = {})", input.ncols()));
+        has(&texts, &format!("u: (L, d_inner = {})", s.u.ncols()));
+        has(&texts, &format!("z: (L, {})", s.z.ncols()));
+        has(
+            &texts,
+            &format!("ξ: (L, dt_rank = {})", x_dbl - 2 * s.b.ncols()),
+        );
+        has(&texts, &format!("B, C: (L, N = {}) each", s.c.ncols()));
+        has(&texts, &format!("δ: (L, {})", s.delta.ncols()));
+        has(&texts, &format!("D·u, D: ({},)", block.d.len()));
+        has(&texts, &format!("(L, {})", out.ncols()));
+        let svg = d.to_svg()?;
+        for text in &texts {
+            assert!(svg.contains(text.as_str()), "the SVG misses {text:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_stack_diagram_has_the_models_shapes() -> ssm_lineage::Result<()> {
+        let config = MambaConfig::new(8, 3, 11);
+        let model = MambaModel::new(&config, 3)?;
+        let logits: DMatrix<f64> = model.forward(&[1, 2, 3])?;
+        let d = stack_diagram(&config, "Mamba block (M6)");
+        let texts = d.texts();
+        has(&texts, &format!("× n_layer = {}", model.layers.len()));
+        has(&texts, &format!("(L, vocab = {})", logits.ncols()));
+        has(
+            &texts,
+            &format!("(L, d_model = {})", model.embedding.nrows()),
+        );
+        let svg = d.to_svg()?;
+        for text in &texts {
+            assert!(svg.contains(text.as_str()), "the SVG misses {text:?}");
+        }
+        Ok(())
+    }
+}

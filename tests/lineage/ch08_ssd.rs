@@ -323,3 +323,193 @@ fn chunked_ssd_handles_a_reset_decay() {
         );
     }
 }
+
+/// The drawings of chapter 8 (`examples/ch08_ssd`): the Mamba-2 block's
+/// shapes are the block's, and `chunked-steps.svg`'s colours are what the
+/// chunked algorithm does.
+mod drawings {
+    use nalgebra::{DMatrix, DVector};
+    use proptest::prelude::*;
+    use ssm_lineage::ssd::diagram::{
+        ChunkPart, chunk_part, chunked_steps_diagram, mamba2_block_diagram,
+    };
+    use ssm_lineage::ssd::forms::ssd_matrix;
+    use ssm_lineage::ssd::{
+        Mamba2Block, Mamba2Config, SsdInputs, chunk_diagonal, chunk_state,
+        ssd_chunked, state_passing, state_to_output,
+    };
+    use ssm_lineage::support::rng::{normal_matrix, seeded};
+
+    use super::problem;
+    use crate::cases;
+
+    /// Each entry of M sums at most N products of numbers of size about 1,
+    /// through a few exponentials: a few roundings of that.
+    const STEP_TOL: f64 = 1e-12;
+
+    fn has(texts: &[String], label: &str) {
+        assert!(
+            texts.iter().any(|t| t == label),
+            "no label {label:?} in {texts:?}"
+        );
+    }
+
+    #[test]
+    fn the_mamba2_diagram_has_the_blocks_shapes() -> ssm_lineage::Result<()> {
+        let config = Mamba2Config {
+            d_state: 5,
+            ngroups: 2,
+            chunk: 3,
+            ..Mamba2Config::new(6, 3)
+        };
+        let block = Mamba2Block::new(&config, &mut seeded(1))?;
+        let input = normal_matrix(&mut seeded(2), 7, config.d_model, 1.0);
+        let (out, _) = block.forward(&input);
+        let (di, heads) = (block.norm_weight.len(), block.dt_bias.len());
+        let bc = block.conv_weight.nrows() - di; // 2GN
+        let d = mamba2_block_diagram(&config);
+        let texts = d.texts();
+        has(&texts, &format!("(L, d_model = {})", input.ncols()));
+        let conv = block.conv_weight.nrows();
+        has(&texts, &format!("uBC: (L, d_inner + 2GN = {conv})"));
+        has(&texts, &format!("δ: (L, H = {heads})"));
+        has(&texts, &format!("z: (L, {di})"));
+        has(&texts, &format!("u: (L, {di})"));
+        has(&texts, &format!("B, C: (L, G·N = {}) each", bc / 2));
+        has(&texts, &format!("D·u, D: ({},)", block.d.len()));
+        has(&texts, &format!("(L, {})", out.ncols()));
+        assert_eq!(
+            block.in_proj.ncols(),
+            2 * di + bc + heads,
+            "in_proj's outputs are z, then uBC, then δ"
+        );
+        let svg = d.to_svg()?;
+        for text in &texts {
+            assert!(svg.contains(text.as_str()), "the SVG misses {text:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_steps_diagram_names_each_step_and_block() -> ssm_lineage::Result<()> {
+        let (chunks, q, n) = (5, 4, 3);
+        let d = chunked_steps_diagram(chunks, q, n);
+        let texts = d.texts();
+        for name in [
+            "chunk_diagonal",
+            "chunk_state",
+            "state_passing",
+            "state_to_output",
+        ] {
+            assert!(
+                texts.iter().any(|t| t.contains(name)),
+                "no key names {name}"
+            );
+        }
+        for k in 0..chunks - 1 {
+            let drawn = texts.iter().filter(|t| **t == format!("k = {k}")).count();
+            let blocks = (0..chunks)
+                .flat_map(|i| (0..chunks).map(move |j| (i, j)))
+                .filter(|&(i, j)| {
+                    chunk_part(i * q, j * q, q)
+                        == ChunkPart::OffDiagonal { between: k }
+                })
+                .count();
+            assert_eq!(drawn, blocks, "blocks with k = {k}");
+        }
+        let svg = d.to_svg()?;
+        for text in &texts {
+            assert!(svg.contains(text.as_str()), "the SVG misses {text:?}");
+        }
+        Ok(())
+    }
+
+    /// Which of the four steps a run keeps.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Run {
+        /// All four: `ssd_chunked` itself.
+        All,
+        /// Step 1 only: the diagonal blocks.
+        Diagonal,
+        /// Step 3 without its carry: the state entering a chunk is only the
+        /// previous chunk's own state.
+        NoCarry,
+    }
+
+    /// The chunked algorithm of one head (d_h = 1) from its four steps.
+    fn chunked(inputs: &SsdInputs, q: usize, run: Run) -> DVector<f64> {
+        let (t_len, _, _, n, _) = inputs.dims();
+        let mut y = DVector::zeros(t_len);
+        let mut state = DMatrix::zeros(1, n);
+        for start in (0..t_len).step_by(q) {
+            let rows = q.min(t_len - start);
+            let (a, u, b, c) = inputs.chunk(0, start, rows, q);
+            let mut out = chunk_diagonal(&a, &u, &b, &c);
+            if run != Run::Diagonal {
+                out += state_to_output(&a, &c, &state);
+            }
+            let carry = if run == Run::NoCarry {
+                f64::NEG_INFINITY // e^{−∞} = 0: nothing passes through the chunk
+            } else {
+                a.iter().sum()
+            };
+            state = state_passing(carry, &state, &chunk_state(&a, &u, &b));
+            y.rows_mut(start, rows)
+                .copy_from(&out.column(0).rows(0, rows));
+        }
+        y
+    }
+
+    proptest! {
+        #![proptest_config(cases(24))]
+
+        /// The matrix each run applies, read off column by column from unit
+        /// impulses: all four steps give M (and `ssd_chunked`'s output);
+        /// step 1 alone gives exactly the diagonal blocks; without step 3's
+        /// carry exactly the blocks with k = 0 whole chunks between survive.
+        /// Above the diagonal every run gives exactly 0.
+        #[test]
+        fn the_steps_compute_the_blocks_the_figure_says(
+            t in 2usize..=40, q in 1usize..=9, n in 1usize..=4, seed in any::<u64>(),
+        ) {
+            let pr = problem(t, 1, 1, 1, n, seed);
+            let m = ssd_matrix(&pr.a.column(0).iter().copied().collect::<Vec<_>>(), &pr.b[0], &pr.c[0]);
+            let mut reached = [false; 3];
+            for s in 0..t {
+                let impulse = vec![DMatrix::from_fn(t, 1, |r, _| f64::from(r == s))];
+                let inputs = SsdInputs::new(&impulse, &pr.a, &pr.b, &pr.c);
+                let [all, diag, no_carry] = [Run::All, Run::Diagonal, Run::NoCarry]
+                    .map(|run| chunked(&inputs, q, run));
+                let reference = ssd_chunked(&inputs, q).y.remove(0);
+                prop_assert!((&all - reference.column(0)).amax() < STEP_TOL);
+                for row in 0..t {
+                    let want = m[(row, s)];
+                    let near = |v: f64| (v - want).abs() < STEP_TOL;
+                    prop_assert!(near(all[row]), "all steps at ({row}, {s})");
+                    match chunk_part(row, s, q) {
+                        ChunkPart::Zero => {
+                            prop_assert!(all[row] == 0.0 && diag[row] == 0.0 && no_carry[row] == 0.0);
+                        }
+                        ChunkPart::Diagonal => {
+                            prop_assert!(near(diag[row]) && near(no_carry[row]));
+                            reached[0] = true;
+                        }
+                        ChunkPart::OffDiagonal { between: 0 } => {
+                            prop_assert!(diag[row] == 0.0 && near(no_carry[row]));
+                            reached[1] = true;
+                        }
+                        ChunkPart::OffDiagonal { .. } => {
+                            prop_assert!(diag[row] == 0.0 && no_carry[row] == 0.0);
+                            reached[2] |= want.abs() > 1e3 * STEP_TOL;
+                        }
+                    }
+                }
+            }
+            // Every kind of block present was visited; a far block (k ≥ 1)
+            // with a nonzero entry exists whenever there are three chunks.
+            prop_assert!(reached[0]);
+            prop_assert!(reached[1] || t <= q);
+            prop_assert!(reached[2] || t <= 2 * q);
+        }
+    }
+}
