@@ -385,7 +385,7 @@ fn worked_n2(dt: f64, c: &DVector<f64>, len: usize) -> WorkedN2 {
     let one = Complex::new(1.0, 0.0);
     let half: Vec<Complex<f64>> = (0..omega.len())
         .map(|k| {
-            if len % 2 == 0 && k == len / 2 {
+            if len.is_multiple_of(2) && k == len / 2 {
                 limit_at_minus_one(&dplr.b, &c_tilde, dt)
             } else {
                 sums.woodbury(k) * (2.0 / (one + omega[k]))
@@ -410,7 +410,11 @@ fn worked_n2(dt: f64, c: &DVector<f64>, len: usize) -> WorkedN2 {
 /// The nodes that are not ω = −1: every node for odd L, all but the last for
 /// even L.
 fn finite_nodes(len: usize) -> usize {
-    if len % 2 == 0 { len / 2 } else { len / 2 + 1 }
+    if len.is_multiple_of(2) {
+        len / 2
+    } else {
+        len / 2 + 1
+    }
 }
 
 /// A kept half and its conjugates: the full basis of N = 2, written out.
