@@ -2,8 +2,10 @@
 //! of one head (T = 64) as a heatmap, with the rank of each chunk block,
 //! (2) the singular values of its
 //! off-diagonal chunk blocks (chunks of 16): none beyond N, (3) the time of
-//! the three forms against T on the machine that runs it (8 heads, d_h = N = 64). Writes
-//! `chapters/figures/ch08/{matrix,chunk-ranks,chunked-steps,offdiagonal-singular-values,measured-ssd-time}.svg`.
+//! the three forms against T on the machine that runs it (8 heads, d_h = N = 64), with
+//! its numbers as a table, (4) the Mamba-2 block as a diagram. Writes
+//! `chapters/figures/ch08/{matrix,chunk-ranks,chunked-steps,offdiagonal-singular-values,measured-ssd-time,block}.svg`
+//! and `measured-ssd-time.md`.
 //!
 //! Run: `cargo run --release --example ch08_ssd`
 
@@ -124,6 +126,10 @@ fn timing() -> ssm_lineage::Result<()> {
         "chunked, Q = 64",
     ];
     let mut series: Vec<Vec<(f64, f64)>> = vec![Vec::new(); 3];
+    let mut table = format!(
+        "| T | {} | {} | {} | scan / chunked |\n|---|---|---|---|---|\n",
+        names[0], names[1], names[2]
+    );
     println!("SSD, {heads} heads, d_h = {p}, N = {n}: milliseconds");
     println!(
         "{:>6} {:>18} {:>22} {:>16}",
@@ -143,20 +149,33 @@ fn timing() -> ssm_lineage::Result<()> {
             times[1] * 1e3,
             times[2] * 1e3
         );
+        table += &format!(
+            "| {t} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} |\n",
+            times[0] * 1e3,
+            times[1] * 1e3,
+            times[2] * 1e3,
+            times[0] / times[2]
+        );
         for (s, time) in series.iter_mut().zip(times) {
-            s.push((t as f64, time));
+            s.push((t as f64, time * 1e3));
         }
     }
     let mut plot = LinePlot::new(
         &format!("SSD's three forms, measured ({heads} heads, d_h = N = {p})"),
         "sequence length T",
-        "seconds (log scale)",
+        "milliseconds (log scale)",
     )
     .scales(Scale::Log, Scale::Log);
     for (name, points) in names.iter().zip(series) {
         plot = plot.line(name, points);
     }
-    plot.save(&figure_path("ch08", "measured-ssd-time.svg"))
+    plot.save(&figure_path("ch08", "measured-ssd-time.svg"))?;
+    // The figure's numbers, from the same run, for the text to cite.
+    let path = figure_path("ch08", "measured-ssd-time.md");
+    std::fs::write(&path, table).map_err(|e| ssm_lineage::Error::Output {
+        path,
+        reason: e.to_string(),
+    })
 }
 
 /// The Mamba-2 block at the reference `Mamba2` defaults for d_model = 768

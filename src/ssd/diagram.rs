@@ -175,7 +175,7 @@ pub fn chunked_steps_diagram(chunks: usize, q: usize, n: usize) -> Diagram {
                     d.patch(&[(x, y), (far, low), (x, low)], colour, "1", centre);
                 }
                 ChunkPart::OffDiagonal { between } => {
-                    let label = format!("4·3·2\nk = {between}");
+                    let label = format!("4·3·2\nm = {between}");
                     d.rect(((x, y), (far, low)), Some(STEP_COLOURS[2]), &label);
                     let bar = side / 8;
                     d.rect(((x, y), (x + bar, low)), Some(STEP_COLOURS[3]), "");
@@ -203,7 +203,7 @@ pub fn chunked_steps_diagram(chunks: usize, q: usize, n: usize) -> Diagram {
     );
     d.key(
         Some(STEP_COLOURS[2]),
-        "step 3, state_passing: that state carried, decaying, across the k chunks between",
+        "step 3, state_passing: that state carried, decaying, across the m chunks between",
     );
     d.key(
         Some(STEP_COLOURS[3]),

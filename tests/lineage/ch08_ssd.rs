@@ -407,7 +407,7 @@ mod drawings {
             );
         }
         for k in 0..chunks - 1 {
-            let drawn = texts.iter().filter(|t| **t == format!("k = {k}")).count();
+            let drawn = texts.iter().filter(|t| **t == format!("m = {k}")).count();
             let blocks = (0..chunks)
                 .flat_map(|i| (0..chunks).map(move |j| (i, j)))
                 .filter(|&(i, j)| {
@@ -415,7 +415,7 @@ mod drawings {
                         == ChunkPart::OffDiagonal { between: k }
                 })
                 .count();
-            assert_eq!(drawn, blocks, "blocks with k = {k}");
+            assert_eq!(drawn, blocks, "blocks with m = {k}");
         }
         let svg = d.to_svg()?;
         for text in &texts {
@@ -466,7 +466,7 @@ mod drawings {
         /// The matrix each run applies, read off column by column from unit
         /// impulses: all four steps give M (and `ssd_chunked`'s output);
         /// step 1 alone gives exactly the diagonal blocks; without step 3's
-        /// carry exactly the blocks with k = 0 whole chunks between survive.
+        /// carry exactly the blocks with m = 0 whole chunks between survive.
         /// Above the diagonal every run gives exactly 0.
         #[test]
         fn the_steps_compute_the_blocks_the_figure_says(
@@ -505,7 +505,7 @@ mod drawings {
                     }
                 }
             }
-            // Every kind of block present was visited; a far block (k ≥ 1)
+            // Every kind of block present was visited; a far block (m ≥ 1)
             // with a nonzero entry exists whenever there are three chunks.
             prop_assert!(reached[0]);
             prop_assert!(reached[1] || t <= q);
