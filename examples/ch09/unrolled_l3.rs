@@ -123,43 +123,51 @@ pub fn num(v: f64) -> String {
     text.replace('-', "−")
 }
 
-/// The two Markdown tables (forward, then backward) the chapter includes,
-/// between the anchors `worked`.
+/// The two Markdown tables the chapter includes, between the anchors
+/// `worked`: the forward pass (a row per quantity, time left to right) and
+/// the backward pass (time right to left, as it runs).
 pub fn tables(p: &Problem, r: &Unrolled) -> String {
-    let mut out = String::from(
-        "<!-- ANCHOR: worked -->\n| $t$ | $u_t$ | $\\Delta_t$ | $B_t$ | $C_t$ | $\\bar A_t$ | $\\bar B_t$ \
-         | $h_t$ | $y_t$ |\n|---|---|---|---|---|---|---|---|---|\n",
+    let row = |name: &str, cells: &[String]| {
+        format!("| {name} | {} |\n", cells.join(" | "))
+    };
+    let nums = |v: &[f64]| -> Vec<String> { v.iter().map(|&x| num(x)).collect() };
+    let forward = |v: [f64; 3]| {
+        let mut cells = vec![String::new()];
+        cells.extend(nums(&v));
+        cells
+    };
+    let backward = |v: [f64; 3]| nums(&[v[2], v[1], v[0]]);
+    let mut out = String::from("<!-- ANCHOR: worked -->\n");
+    out += "| forward | $t = 0$ | $t = 1$ | $t = 2$ | $t = 3$ |\n|---|---|---|---|---|\n";
+    out += &row("$u_t$", &forward(p.u));
+    out += &row("$\\Delta_t$", &forward(p.dt));
+    out += &row("$B_t$", &forward(p.b));
+    out += &row("$C_t$", &forward(p.c));
+    out += &row("$\\bar A_t = e^{\\Delta_t A}$", &forward(r.a_bar));
+    out += &row("$\\bar B_t = \\Delta_t B_t$", &forward(r.b_bar));
+    out += &row("$h_t$", &nums(&r.h));
+    out += &row("$y_t = C_t h_t$", &forward(r.y));
+    out += "\n| backward | $t = 3$ | $t = 2$ | $t = 1$ |\n|---|---|---|---|\n";
+    out += &row("$\\partial y_t$", &backward(p.dy));
+    out += &row("$\\partial h_t$", &backward(r.dh));
+    out += &row("$\\partial C_t$", &backward(r.dc));
+    out += &row("$\\partial B_t$", &backward(r.db));
+    out += &row("$\\partial u_t$", &backward(r.du));
+    out += &row(
+        "$\\partial\\Delta_t$ through $\\bar A_t$",
+        &backward(r.ddt_via_a_bar),
     );
-    out += &format!("| 0 | | | | | | | {} | |\n", num(r.h[0]));
-    for t in 1..=3 {
-        let i = t - 1;
-        let cells = [
-            p.u[i], p.dt[i], p.b[i], p.c[i], r.a_bar[i], r.b_bar[i], r.h[t], r.y[i],
-        ];
-        let row: Vec<String> = cells.iter().map(|&v| num(v)).collect();
-        out += &format!("| {t} | {} |\n", row.join(" | "));
-    }
-    out += "\n| $t$ | $\\partial y_t$ | $\\partial h_t$ | $\\partial C_t$ \
-            | $\\partial B_t$ | $\\partial u_t$ | $\\partial\\Delta_t$ through $\\bar A_t$ \
-            | through $\\bar B_t$ | $\\partial\\Delta_t$ | share of $\\partial A$ |\n\
-            |---|---|---|---|---|---|---|---|---|---|\n";
-    for t in (1..=3).rev() {
-        let i = t - 1;
-        let cells = [
-            p.dy[i],
-            r.dh[i],
-            r.dc[i],
-            r.db[i],
-            r.du[i],
-            r.ddt_via_a_bar[i],
-            r.ddt_via_b_bar[i],
-            r.ddt[i],
-            r.da_share[i],
-        ];
-        let row: Vec<String> = cells.iter().map(|&v| num(v)).collect();
-        out += &format!("| {t} | {} |\n", row.join(" | "));
-    }
-    out += &format!("\n$\\partial A$ = {} (the sum of the shares).\n", num(r.da));
+    out += &row(
+        "$\\partial\\Delta_t$ through $\\bar B_t$",
+        &backward(r.ddt_via_b_bar),
+    );
+    out += &row("$\\partial\\Delta_t$", &backward(r.ddt));
+    out += &row("step $t$'s share of $\\partial A$", &backward(r.da_share));
+    out += &format!(
+        "\n$\\partial A$ = {} (the sum of the shares), with $A$ = {}.\n",
+        num(r.da),
+        num(p.a)
+    );
     out += "<!-- ANCHOR_END: worked -->\n";
     out
 }

@@ -45,9 +45,9 @@ pub fn states_by_scan(
 
 /// The adjoints $\partial h_t$ of every channel and state, by `scan` run right
 /// to left: step $s$ of the scan is time $t = L - 1 - s$ (counting from 0),
-/// the affine map $\partial h \mapsto \bar A_{t+1}\partial h + \tilde g_t C_t$.
+/// the affine map $\partial h \mapsto \bar A_{t+1}\partial h + \widetilde g_t C_t$.
 ///
-/// Implements Eq. (G15): $(a_s, b_s) = (\bar A_{t+1,c,n},\ \tilde g_{t,c} C_{t,n})$,
+/// Implements Eq. (G15): $(a_s, b_s) = (\bar A_{t+1,c,n},\ \widetilde g_{t,c} C_{t,n})$,
 /// scanned with Eq. (P1); the offset of the combination of steps $0..=s$ is
 /// $\partial h_{t,c,n}$.
 ///

@@ -138,12 +138,12 @@ fn b_bar_partials(rule: BRule, dt: f64, a: f64, b: f64) -> [f64; 3] {
 
 /// The gate and the skip of step `t`, channel `ch`, run backwards: writes
 /// $\partial z_{t,c}$, $\partial D_c$ and the skip's share of
-/// $\partial u_{t,c}$, and returns $\tilde g_{t,c}$, the gradient that reaches
+/// $\partial u_{t,c}$, and returns $\widetilde g_{t,c}$, the gradient that reaches
 /// $C_t h_t$.
 ///
-/// Implements Eq. (G12): $\tilde g_{t,c} = g_{t,c}\,\mathrm{SiLU}(z_{t,c})$,
+/// Implements Eq. (G12): $\widetilde g_{t,c} = g_{t,c}\,\mathrm{SiLU}(z_{t,c})$,
 /// $\partial z_{t,c} = g_{t,c}\big(\textstyle\sum_n C_{t,n} h_{t,c,n} + D_c u_{t,c}\big)
-/// \mathrm{SiLU}'(z_{t,c})$, $\partial D_c \mathrel{+}= \tilde g_{t,c} u_{t,c}$.
+/// \mathrm{SiLU}'(z_{t,c})$, $\partial D_c \mathrel{+}= \widetilde g_{t,c} u_{t,c}$.
 // ANCHOR: gate_backward
 pub(crate) fn gate_backward(
     args: &SelectiveScan,
@@ -176,7 +176,7 @@ pub(crate) fn gate_backward(
 /// off the adjoints `dh` $= \partial h_{t,c,\cdot}$ (one per state) and the
 /// states $h_{t-1}$, $h_t$.
 ///
-/// Implements Eqs. (G13) and (G14): $\partial C_{t,n} \mathrel{+}= \tilde g_{t,c} h_{t,c,n}$,
+/// Implements Eqs. (G13) and (G14): $\partial C_{t,n} \mathrel{+}= \widetilde g_{t,c} h_{t,c,n}$,
 /// $\partial B_{t,n} \mathrel{+}= \partial h_{t,c,n}\Delta_{t,c} u_{t,c}$,
 /// $\partial u_{t,c} \mathrel{+}= \sum_n \partial h_{t,c,n}\bar B_{t,c,n}$,
 /// $\partial\Delta_{t,c} = \sum_n \partial h_{t,c,n}(A_{c,n}\bar A_{t,c,n}h_{t-1,c,n} +
@@ -220,12 +220,12 @@ pub(crate) fn read_off(
 
 /// The backward pass of one step `t`, every channel: the gate and skip
 /// ([`gate_backward`]), then the adjoint
-/// $\partial h_t = \tilde g_t C_t + \bar A_{t+1} \odot \partial h_{t+1}$ (`carry`
+/// $\partial h_t = \widetilde g_t C_t + \bar A_{t+1} \odot \partial h_{t+1}$ (`carry`
 /// holds $\bar A_{t+1} \odot \partial h_{t+1}$ and leaves with
 /// $\bar A_t \odot \partial h_t$), and every argument's share of the gradient
 /// ([`read_off`]).
 ///
-/// Implements Eq. (G4): $\partial h_{t,c,n} = \tilde g_{t,c} C_{t,n} + \bar A_{t+1,c,n}
+/// Implements Eq. (G4): $\partial h_{t,c,n} = \widetilde g_{t,c} C_{t,n} + \bar A_{t+1,c,n}
 /// \partial h_{t+1,c,n}$.
 // ANCHOR: scan_backward_step
 fn backward_step(

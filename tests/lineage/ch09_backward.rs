@@ -42,7 +42,7 @@ const GRAD_TOL: f64 = 1e-8;
 const FLOOR: f64 = 1e-3;
 /// How far ∂Δ without its term through B̄ is from the loss's gradient, at
 /// least, relative to the largest entry: in the worked example the term is
-/// the larger part of every ∂Δ_t (the table's columns), so the error is a
+/// the larger part of every ∂Δ_t (the table's rows), so the error is a
 /// sizeable fraction of the gradient, not a rounding; a tenth is 10⁷ times
 /// [`GRAD_TOL`].
 const MISSING_TERM: f64 = 0.1;
