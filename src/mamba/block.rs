@@ -46,7 +46,7 @@ pub struct Selection {
     pub u_raw: DMatrix<f64>,
     /// The gate, `(len, d_inner)`.
     pub z: DMatrix<f64>,
-    /// Δ before its bias and softplus, `(len, d_inner)`.
+    /// δ = ξ W_Δ: Δ before its bias and softplus, `(len, d_inner)`.
     pub delta: DMatrix<f64>,
     /// $B_t$, `(len, N)`.
     pub b: DMatrix<f64>,
@@ -91,8 +91,8 @@ impl MambaBlock {
     /// needs, computed from the input.
     ///
     /// Implements Eq. (M1): $(u, z) = v W_{in}$, $u \leftarrow \mathrm{SiLU}(\mathrm{conv}(u))$,
-    /// $(\delta, B, C) = x W_{x}$ split as (dt_rank, N, N),
-    /// $\Delta = \mathrm{softplus}(\delta W_{dt} + b_{dt})$.
+    /// $(\xi, B, C) = u W_x$ split as (dt_rank, N, N), $\delta = \xi W_\Delta$,
+    /// $\Delta = \mathrm{softplus}(\delta + b_\Delta)$.
     ///
     /// # Shapes
     /// `input`: `(len, d_model)`.
@@ -133,7 +133,7 @@ impl MambaBlock {
         }
     }
 
-    /// Δ itself, $\mathrm{softplus}(\delta + b_{dt})$, `(len, d_inner)`.
+    /// Δ itself, $\mathrm{softplus}(\delta + b_\Delta)$, `(len, d_inner)`.
     pub fn step_sizes(&self, selection: &Selection) -> DMatrix<f64> {
         let bias = self.dt_proj.bias.as_ref();
         DMatrix::from_fn(

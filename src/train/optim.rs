@@ -14,7 +14,7 @@ pub struct AdamWConfig {
     pub beta2: f64,
     /// Added to $\sqrt{\hat v}$, ε (1e-8).
     pub eps: f64,
-    /// The decoupled weight decay λ (0.1 in the Mamba paper's language
+    /// The decoupled weight decay ν (0.1 in the Mamba paper's language
     /// models; 0 for the synthetic tasks).
     pub weight_decay: f64,
 }
