@@ -184,3 +184,36 @@ fn log_space_survives_products_that_break_the_direct_form() {
         );
     }
 }
+
+/// `ch06/trees.svg` (drawn by `examples/ch06_trees.rs` from the scans' own
+/// calls) shows every combination of both scans on 8 inputs and ends each
+/// panel with the 7 prefixes 0–1 … 0–7. Hillis–Steele makes
+/// Σ_{2^k < 8} (8 − 2^k) = 17; Blelloch 2(8 − 1) + 8 = 22 calls, of which
+/// 4 involve the identity and are not drawn (the down-sweep's leftmost block
+/// at d = 4, 2, 1, and x₀ in the last row).
+#[test]
+fn the_trees_figure_draws_every_combination_and_ends_in_the_prefixes() {
+    use ssm_lineage::support::figure::figure_path;
+    use ssm_lineage::support::pictures::data_values;
+    let svg = std::fs::read_to_string(figure_path("ch06", "trees.svg"))
+        .expect("run the ch06_trees example");
+    let labels = data_values(&svg, "data-node", "data-node");
+    let rows = data_values(&svg, "data-node", "data-row");
+    let inputs = labels.iter().filter(|l| l.starts_with('x')).count();
+    assert_eq!(inputs, 2 * 8, "{labels:?}");
+    assert_eq!(labels.len() - inputs, 17 + (2 * 7 + 8 - 4), "{labels:?}");
+    let prefixes: Vec<String> = (1..8).map(|t| format!("0–{t}")).collect();
+    // Hillis–Steele's panel comes first: its 8 inputs and 17 results.
+    let panels = [
+        (0..8 + 17, "3", &prefixes[3..]),
+        (8 + 17..labels.len(), "6", &prefixes[..]),
+    ];
+    for (range, last_row, want) in panels {
+        // Hillis–Steele's round 3 makes 0–4 … 0–7; Blelloch's last row all 7.
+        let drawn: Vec<&String> = range
+            .filter(|&i| rows[i] == last_row)
+            .map(|i| &labels[i])
+            .collect();
+        assert_eq!(drawn, want.iter().collect::<Vec<_>>(), "row {last_row}");
+    }
+}
