@@ -57,6 +57,12 @@ pub fn states_by_scan(
 ///
 /// # Panics
 /// If `g_tilde` is not `(len, d)`.
+///
+/// # References
+/// Mamba §3.3.2 (the scan and its backward pass); Blelloch (1990) §1.4;
+/// `csrc/selective_scan/selective_scan_bwd_kernel.cuh` in `state-spaces/mamba`
+/// (the same pairs, each with the next step's decay, scanned by cub's
+/// `InclusiveReverseScan` with the forward pass's `SSMScanOp`).
 // ANCHOR: adjoints_by_scan
 pub fn adjoints_by_scan(
     args: &SelectiveScan,
