@@ -91,12 +91,19 @@ fn figure_examples() -> Result<Vec<String>, Fail> {
     Ok(names)
 }
 
+/// Chapter 9's examples that train nothing and finish in a second: the worked
+/// backward pass, the task pictures and the book model's sample. They are
+/// figure examples like the other chapters'.
+const CH09_DRAWINGS: [&str; 3] = ["ch09_backward", "ch09_tasks", "ch09_sample"];
+
 /// Whether an example is a measurement (see [`figure_examples`]).
 fn is_measurement(name: &str) -> bool {
-    name.ends_with("_speed") || name.starts_with("ch09_")
+    name.ends_with("_speed")
+        || (name.starts_with("ch09_") && !CH09_DRAWINGS.contains(&name))
 }
 
-/// Every figure an example writes: the `"….svg"` literals of its source, in
+/// Every figure an example writes: the `"….svg"` and `"….md"` (tables)
+/// literals of its source, in
 /// its chapter's folder (`chNN_…` writes `chapters/figures/chNN/`).
 fn figures_of(name: &str) -> Result<Vec<PathBuf>, Fail> {
     let path = root().join("examples").join(format!("{name}.rs"));
@@ -109,7 +116,10 @@ fn figures_of(name: &str) -> Result<Vec<PathBuf>, Fail> {
         .split('"')
         .skip(1)
         .step_by(2)
-        .filter(|s| s.ends_with(".svg") && !s.contains(['/', '{', ' ']))
+        .filter(|s| {
+            (s.ends_with(".svg") || s.ends_with(".md"))
+                && !s.contains(['/', '{', ' '])
+        })
         .map(|s| folder.join(s))
         .collect())
 }
