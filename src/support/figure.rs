@@ -175,6 +175,16 @@ impl LinePlot {
         save_grid(path, std::slice::from_ref(self), 1)
     }
 
+    /// Draws the plot as [`LinePlot::save`] does, into a string holding one
+    /// `<svg>` element (for a page that draws it live).
+    ///
+    /// # Errors
+    /// [`Error::Output`] (with the path [`IN_MEMORY`]) if the plot has no
+    /// finite point to draw.
+    pub fn to_svg(&self) -> Result<String> {
+        grid_to_svg(std::slice::from_ref(self), 1)
+    }
+
     fn draw_in(&self, area: &Area<'_>) -> std::result::Result<(), String> {
         let (x, y) = self.data_ranges().ok_or("no finite point to draw")?;
         check_range("x", &x, self.x_scale)?;
@@ -311,10 +321,24 @@ impl Heatmap {
     /// [`Error::Output`] if the file cannot be written or the matrix is empty
     /// or has no finite entry.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let fail = |reason: String| Error::Output {
+        let root = canvas(path, SIZE)?;
+        self.draw_on(&root).map_err(|reason| Error::Output {
             path: path.into(),
             reason,
-        };
+        })
+    }
+
+    /// Draws the heatmap as [`Heatmap::save`] does, into a string holding
+    /// one `<svg>` element (for a page that draws it live).
+    ///
+    /// # Errors
+    /// [`Error::Output`] (with the path [`IN_MEMORY`]) if the matrix is empty
+    /// or has no finite entry.
+    pub fn to_svg(&self) -> Result<String> {
+        in_memory(SIZE, |root| self.draw_on(root))
+    }
+
+    fn draw_on(&self, root: &Area<'_>) -> std::result::Result<(), String> {
         let rows = self.data.nrows().min(MAX_ROWS);
         let data = downsample(&self.data, (rows, MAX_CELLS / rows.max(1)));
         let finite = data.iter().copied().filter(|v| v.is_finite());
@@ -323,15 +347,13 @@ impl Heatmap {
                 (a.min(v), b.max(v))
             });
         if lo > hi {
-            return Err(fail("no finite value to draw".into()));
+            return Err("no finite value to draw".into());
         }
         let hi = if hi > lo { hi } else { lo + 1.0 };
-        let root = canvas(path, SIZE)?;
         let (main, bar) = root.split_horizontally(SIZE.0 - 110);
         self.draw_cells(&main, &data, (lo, hi))
             .and_then(|()| draw_colorbar(&bar, &self.value_label, (lo, hi)))
             .and_then(|()| root.present().map_err(|e| e.to_string()))
-            .map_err(fail)
     }
 
     fn draw_cells(
@@ -446,30 +468,76 @@ fn draw_colorbar(
 /// [`Error::Output`] if the file cannot be written or a plot has no finite
 /// point to draw.
 pub fn save_grid(path: &Path, plots: &[LinePlot], columns: usize) -> Result<()> {
-    let fail = |reason: String| Error::Output {
+    let root = canvas(path, grid_size(plots.len(), columns))?;
+    draw_grid(&root, plots, columns).map_err(|reason| Error::Output {
         path: path.into(),
         reason,
+    })
+}
+
+/// Draws several plots as [`save_grid`] does, into a string holding one
+/// `<svg>` element (for a page that draws it live).
+///
+/// # Errors
+/// [`Error::Output`] (with the path [`IN_MEMORY`]) if a plot has no finite
+/// point to draw.
+pub fn grid_to_svg(plots: &[LinePlot], columns: usize) -> Result<String> {
+    in_memory(grid_size(plots.len(), columns), |root| {
+        draw_grid(root, plots, columns)
+    })
+}
+
+/// The size of a grid of `count` plots in `columns` columns (see [`save_grid`]).
+fn grid_size(count: usize, columns: usize) -> (u32, u32) {
+    let columns = columns.clamp(1, 2);
+    let rows = count.div_ceil(columns).max(1);
+    if count == 1 {
+        return SIZE;
+    }
+    // Rows of 3/4 of a plot's height; a single row keeps the full height.
+    let height = if rows == 1 {
+        SIZE.1
+    } else {
+        SIZE.1 * rows as u32 * 3 / 4
     };
+    let width = if columns == 1 { SIZE.0 * 3 / 4 } else { SIZE.0 };
+    (width, height)
+}
+
+fn draw_grid(
+    root: &Area<'_>,
+    plots: &[LinePlot],
+    columns: usize,
+) -> std::result::Result<(), String> {
     let columns = columns.clamp(1, 2);
     let rows = plots.len().div_ceil(columns).max(1);
-    let size = if plots.len() == 1 {
-        SIZE
-    } else {
-        // Rows of 3/4 of a plot's height; a single row keeps the full height.
-        let height = if rows == 1 {
-            SIZE.1
-        } else {
-            SIZE.1 * rows as u32 * 3 / 4
-        };
-        let width = if columns == 1 { SIZE.0 * 3 / 4 } else { SIZE.0 };
-        (width, height)
-    };
-    let root = canvas(path, size)?;
     let areas = root.split_evenly((rows, columns));
     for (plot, area) in plots.iter().zip(&areas) {
-        plot.draw_in(area).map_err(fail)?;
+        plot.draw_in(area)?;
     }
-    root.present().map_err(|e| fail(e.to_string()))
+    root.present().map_err(|e| e.to_string())
+}
+
+/// The path an [`Error::Output`] names when a figure drawn into a string fails.
+pub const IN_MEMORY: &str = "(an SVG drawn in memory)";
+
+/// Draws on a white canvas of `size` backed by a string, and returns it.
+fn in_memory(
+    size: (u32, u32),
+    draw: impl FnOnce(&Area<'_>) -> std::result::Result<(), String>,
+) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(|e| e.to_string())
+            .and_then(|()| draw(&root))
+            .map_err(|reason| Error::Output {
+                path: IN_MEMORY.into(),
+                reason,
+            })?;
+    }
+    Ok(svg)
 }
 
 fn canvas(
@@ -664,5 +732,37 @@ mod tests {
             y_range: 0.0..1.0,
         };
         assert!(heat.save(&path).is_err());
+    }
+
+    /// A figure drawn into a string is the file `save` writes, byte for byte.
+    #[test]
+    fn to_svg_draws_what_save_writes() {
+        let dir = std::env::temp_dir();
+        let plot = LinePlot::new("t", "x", "y")
+            .line("a", vec![(0.0, 1.0), (1.0, 2.0)])
+            .points("b", vec![(0.5, 1.5)]);
+        let path = dir.join("ssm_lineage_to_svg_plot.svg");
+        plot.save(&path).expect("writable");
+        let svg = plot.to_svg().expect("drawable");
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(std::fs::read_to_string(&path).expect("written"), svg);
+        let grid = grid_to_svg(&[plot.clone(), plot], 2).expect("drawable");
+        assert!(grid.contains("width=\"760\""), "{}", &grid[..120]);
+        let heat = Heatmap {
+            title: "t".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            value_label: "v".into(),
+            data: DMatrix::from_fn(3, 4, |i, j| (i + j) as f64),
+            x_range: 0.0..4.0,
+            y_range: 0.0..3.0,
+        };
+        let path = dir.join("ssm_lineage_to_svg_heat.svg");
+        heat.save(&path).expect("writable");
+        let svg = heat.to_svg().expect("drawable");
+        assert_eq!(std::fs::read_to_string(&path).expect("written"), svg);
+        let empty = LinePlot::new("t", "x", "y").to_svg();
+        let err = empty.expect_err("nothing to draw");
+        assert!(err.to_string().contains(IN_MEMORY), "{err}");
     }
 }

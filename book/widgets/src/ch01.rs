@@ -1,0 +1,6 @@
+//! Chapter 1's widgets.
+
+/// This chapter's browser-check cases.
+pub fn cases() -> Vec<crate::BrowserCase> {
+    Vec::new()
+}
