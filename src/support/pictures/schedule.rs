@@ -22,7 +22,8 @@ pub struct Node {
 
 /// An arrow of a [`Schedule`] from node `from` to node `to` (indices). It
 /// runs straight down the `from` node's column to the row above `to`, then
-/// into `to`, so arrows of one round never cross each other.
+/// into `to`: every slanted part lies between two consecutive rows, so
+/// the slanted arrows of a round with one offset are parallel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Edge {
     /// The operand's node.
