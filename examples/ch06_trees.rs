@@ -142,6 +142,8 @@ fn layout(
         })
         .collect();
     let mut edges = Vec::new();
+    // (result, input) pairs drawn without an arrow.
+    let mut unlinked = Vec::new();
     for (i, call) in calls.iter().enumerate() {
         let (a, b, r) = *call;
         let Some(at) = row(i, call) else { continue };
@@ -154,12 +156,14 @@ fn layout(
                 v.lo == operand.lo && v.hi == operand.hi && n.row < at
             });
             let input = operand.lo == operand.hi;
-            if let Some(from) = from.filter(|_| !input || arrow_from_input(at)) {
-                edges.push(Edge {
+            match from {
+                Some(from) if !input || arrow_from_input(at) => edges.push(Edge {
                     from,
                     to,
                     lit: false,
-                });
+                }),
+                Some(from) => unlinked.push((to, from)),
+                None => {}
             }
         }
         let node = Node {
@@ -187,6 +191,11 @@ fn layout(
         for e in edges.iter_mut().filter(|e| e.to == k) {
             e.lit = true;
             stack.push(e.from);
+        }
+    }
+    for &(result, input) in &unlinked {
+        if nodes[result].lit {
+            nodes[input].lit = true;
         }
     }
     Schedule {
