@@ -25,11 +25,15 @@ pub fn block_diagram(config: &MambaConfig) -> Diagram {
             "The Mamba block (d_model = {dm}, d_inner = {di}, N = {n}, \
              dt_rank = {r})"
         ),
-        (760, 860),
+        (760, 880),
     );
     let (main, sel, dt, gate) = (190, 420, 575, 700);
     let v = d.node("block input v", (main, 60), Role::Data);
-    let in_proj = d.node("in_proj", (main, 125), Role::Linear);
+    let in_proj = d.node(
+        &format!("in_proj: 2·d_inner = {} columns", 2 * di),
+        (main, 125),
+        Role::Linear,
+    );
     let conv = d.node(
         &format!("causal conv1d ({} taps)", config.d_conv),
         (main, 215),

@@ -24,8 +24,9 @@ pub fn mamba2_block_diagram(config: &Mamba2Config) -> Diagram {
         (760, 740),
     );
     let v = d.node("block input v", (380, 55), Role::Data);
+    let width = 2 * di + 2 * g * n + heads;
     let in_proj = d.node(
-        "in_proj: z, u, B, C and δ in one projection",
+        &format!("in_proj: z, u, B, C, δ = 2·d_inner + 2GN + H = {width} columns"),
         (380, 120),
         Role::Linear,
     );

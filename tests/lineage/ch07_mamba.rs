@@ -570,6 +570,8 @@ mod drawings {
         let texts = d.texts();
         has(&texts, &format!("(L, d_model = {})", input.ncols()));
         has(&texts, &format!("u: (L, d_inner = {})", s.u.ncols()));
+        let columns = block.in_proj.w.ncols();
+        has(&texts, &format!("in_proj: 2·d_inner = {columns} columns"));
         has(&texts, &format!("z: (L, {})", s.z.ncols()));
         has(
             &texts,

@@ -373,6 +373,13 @@ mod drawings {
         let conv = block.conv_weight.nrows();
         has(&texts, &format!("uBC: (L, d_inner + 2GN = {conv})"));
         has(&texts, &format!("δ: (L, H = {heads})"));
+        let columns = block.in_proj.ncols();
+        has(
+            &texts,
+            &format!(
+                "in_proj: z, u, B, C, δ = 2·d_inner + 2GN + H = {columns} columns"
+            ),
+        );
         has(&texts, &format!("z: (L, {di})"));
         has(&texts, &format!("u: (L, {di})"));
         has(&texts, &format!("B, C: (L, G·N = {}) each", bc / 2));
