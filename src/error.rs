@@ -140,7 +140,24 @@ pub fn check_size(name: &'static str, size: usize) -> Result<usize> {
 /// holds $1.3 \times 10^{8}$; a size beyond this is a mistake, and is
 /// rejected before anything is allocated (an allocation that fails aborts the
 /// process instead of returning an error).
+#[cfg(target_pointer_width = "64")]
 pub const MAX_VALUES: usize = 1 << 32;
+
+/// The most values one tensor may hold on a 32-bit target (WebAssembly, where
+/// the book's widgets run): $2^{28}$, 2 GiB of `f64`, half of the 4 GiB
+/// address space ($2^{32}$ itself does not fit a 32-bit `usize`).
+#[cfg(not(target_pointer_width = "64"))]
+pub const MAX_VALUES: usize = 1 << 28;
+
+/// [`MAX_VALUES`] in words, for the error that rejects a larger tensor.
+#[cfg(target_pointer_width = "64")]
+const MAX_VALUES_ALLOWED: &str =
+    "a tensor of at most 2^32 values (sizes this large cannot be allocated)";
+
+/// [`MAX_VALUES`] in words, for the error that rejects a larger tensor.
+#[cfg(not(target_pointer_width = "64"))]
+const MAX_VALUES_ALLOWED: &str =
+    "a tensor of at most 2^28 values on a 32-bit target (2 GiB of f64)";
 
 /// Rejects a tensor of the given dimensions if their product overflows or
 /// exceeds [`MAX_VALUES`]: `Ok(product)` otherwise.
@@ -154,7 +171,7 @@ pub fn check_values(name: &'static str, dims: &[usize]) -> Result<usize> {
         _ => Err(Error::invalid(
             name,
             format!("{dims:?}"),
-            "a tensor of at most 2^32 values (sizes this large cannot be allocated)",
+            MAX_VALUES_ALLOWED,
         )),
     }
 }
