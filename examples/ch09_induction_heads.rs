@@ -23,12 +23,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use nalgebra::DMatrix;
 use ssm_lineage::Result;
 use ssm_lineage::hub::load_mamba;
 use ssm_lineage::mamba::fast::FastModel;
 use ssm_lineage::mamba::{MambaConfig, MambaModel};
 use ssm_lineage::support::figure::{
-    Legend, LinePlot, Mark, Scale, exit_code, figure_path, save_grid,
+    Heatmap, Legend, LinePlot, Mark, Scale, exit_code, figure_path, save_grid,
 };
 use ssm_lineage::train::experiment::{Spread, runs_dir};
 use ssm_lineage::train::fast::{FastMamba, evaluate_recurrent};
@@ -435,6 +436,39 @@ fn layer_figure(model: &MambaModel, train_len: usize) -> Result<()> {
             curve.push((len as f64, a));
         }
     }
+    // Per channel: the state's norm in both layers (log₁₀), and how many of
+    // layer 1's channels grow tenfold at p + 3.
+    let (di, len) = measured[0].channels.shape();
+    let stacked = DMatrix::from_fn(2 * di, len, |i, t| {
+        measured[i / di].channels[(i % di, t)].max(1e-6).log10()
+    });
+    let jumped = (0..di)
+        .filter(|&ch| {
+            let c = &measured[0].channels;
+            p + 3 < len && c[(ch, p + 3)] > 10.0 * c[(ch, p + 2)]
+        })
+        .count();
+    println!(
+        "layer 1 channels whose state grows tenfold at p + 3: {jumped} of {di}"
+    );
+    Heatmap {
+        title: "‖h‖ per channel on the pictured sequence".into(),
+        x_label: "position t".into(),
+        y_label: format!(
+            "channel: layer 1 (0–{}), layer 2 ({}–{})",
+            di - 1,
+            di,
+            2 * di - 1
+        ),
+        value_label: "log₁₀ ‖h_ch,t‖".into(),
+        data: stacked,
+        x_range: 0.0..len as f64,
+        y_range: 0.0..(2 * di) as f64,
+    }
+    .save(&figure_path(
+        "ch09",
+        "measured-induction-layers-channels.svg",
+    ))?;
     let read: Vec<f64> = streams
         .iter()
         .map(|s| layers::probability(model, s, train_len - 1, answer))
@@ -447,7 +481,7 @@ fn layer_figure(model: &MambaModel, train_len: usize) -> Result<()> {
         "settings": {"train_len": train_len, "vocab": VOCAB, "sequences": LAYER_SEQUENCES, "picture_seed": 1},
         "accuracy": accuracy,
         "per_layer": stats,
-        "picture_sequence": {"p": p, "answer": answer, "p_answer_after_layer": read},
+        "picture_sequence": {"p": p, "answer": answer, "p_answer_after_layer": read, "layer1_channels_tenfold_at_p_plus_3": jumped, "channels": di},
     });
     common::write(
         &figure_path("ch09", "measured-induction-layers.json"),

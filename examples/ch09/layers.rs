@@ -14,6 +14,9 @@ pub struct Layer {
     pub delta_mean: Vec<f64>,
     /// The norm of the state, all channels and states: ‖hₜ‖.
     pub state: Vec<f64>,
+    /// The norm of each channel's state, `(d_inner, len)`: ‖h_{ch,t}‖ over
+    /// its N states.
+    pub channels: DMatrix<f64>,
     /// The norm of the layer's output (what it adds to the residual stream).
     pub output: Vec<f64>,
 }
@@ -37,13 +40,18 @@ pub fn run(
         let (out, _) = block.forward(&v);
         // The state, one token at a time (the recurrent view of the same layer).
         let mut cache = block.empty_cache();
+        let mut channels = DMatrix::zeros(block.config.d_inner(), len);
         let state = (0..len)
             .map(|t| {
                 block.step(&v.row(t).transpose(), &mut cache);
+                for (ch, row) in cache.ssm_state.row_iter().enumerate() {
+                    channels[(ch, t)] = row.norm();
+                }
                 cache.ssm_state.norm()
             })
             .collect();
         layers.push(Layer {
+            channels,
             delta_mean: delta.row_iter().map(|row| row.mean()).collect(),
             state,
             output: out.row_iter().map(|row| row.norm()).collect(),
