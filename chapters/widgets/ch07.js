@@ -1,0 +1,27 @@
+// Chapter 7's widget: selective copying with the model chapter 9 trains,
+// run in recurrent mode by `ch07_copying` (book/widgets/src/ch07.rs).
+(function () {
+  SsmWidgets.register("ch07-copying", {
+    controls: ["ch07-copying-tokens", "ch07-copying-layer"],
+    render: (w, v) =>
+      w.ch07_copying(v["ch07-copying-tokens"], +v["ch07-copying-layer"]),
+  });
+  // "Random placement": four data tokens at distinct random positions among
+  // the 64, as the task draws them.
+  const button = document.getElementById("ch07-copying-random");
+  const box = document.getElementById("ch07-copying-tokens");
+  if (!button || !box) return;
+  button.addEventListener("click", () => {
+    const cells = Array(64).fill(".");
+    const letters = "ABCDEFGHIJKLMN";
+    for (let placed = 0; placed < 4; ) {
+      const p = Math.floor(Math.random() * 64);
+      if (cells[p] === ".") {
+        cells[p] = letters[Math.floor(Math.random() * letters.length)];
+        placed += 1;
+      }
+    }
+    box.value = cells.join("").replace(/\.+$/, "");
+    box.dispatchEvent(new Event("input"));
+  });
+})();
