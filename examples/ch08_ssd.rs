@@ -127,7 +127,7 @@ fn timing() -> ssm_lineage::Result<()> {
     ];
     let mut series: Vec<Vec<(f64, f64)>> = vec![Vec::new(); 3];
     let mut table = format!(
-        "| T | {} | {} | {} | scan / chunked |\n|---|---|---|---|---|\n",
+        "<!-- ANCHOR: results -->\n| T | {} | {} | {} | scan / chunked |\n|---|---|---|---|---|\n",
         names[0], names[1], names[2]
     );
     println!("SSD, {heads} heads, d_h = {p}, N = {n}: milliseconds");
@@ -171,6 +171,7 @@ fn timing() -> ssm_lineage::Result<()> {
     }
     plot.save(&figure_path("ch08", "measured-ssd-time.svg"))?;
     // The figure's numbers, from the same run, for the text to cite.
+    table += "<!-- ANCHOR_END: results -->\n";
     let path = figure_path("ch08", "measured-ssd-time.md");
     std::fs::write(&path, table).map_err(|e| ssm_lineage::Error::Output {
         path,
