@@ -244,9 +244,10 @@ pub fn ch01_rnn(rho: f64, nonlinearity: &str) -> String {
     rnn(rho, Nonlinearity::parse(nonlinearity)).to_json()
 }
 
-/// The browser shows numbers with 4 significant digits; the check allows
-/// twice that rounding.
-const SHOWN: f64 = 1e-3;
+/// The page reads the number at full precision; the wasm build's libm
+/// (exp, tanh, sin) may differ from the native one in the last bit, which
+/// these computations amplify far less than a millionfold.
+const PLATFORM: f64 = 1e-6;
 
 /// This chapter's browser-check cases: ρ set to 1.1 (tanh) must show the
 /// native gradient norm at lag 50.
@@ -259,7 +260,7 @@ pub fn cases() -> Vec<BrowserCase> {
         value: "1.1".into(),
         number: "grad50",
         expected: grad50,
-        tolerance: SHOWN * grad50.abs(),
+        tolerance: PLATFORM * grad50.abs(),
     }]
 }
 
