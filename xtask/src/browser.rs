@@ -51,6 +51,10 @@ pub fn check(book: &Path) -> Result<(), Fail> {
     let (mut problems, [math, images, links]) =
         check_pages(&chromium, book, &pages)?;
     problems.extend(control_in_sources(&crate::root().join("chapters")));
+    problems.extend(crate::widget_check::check_all(&pages, |page| {
+        render_with(&chromium, page, "#widget-test", WIDGET_BUDGET_MS)
+            .map(|(dom, _)| dom)
+    })?);
     if !problems.is_empty() {
         for p in &problems {
             eprintln!("  {p}");
@@ -66,6 +70,10 @@ pub fn check(book: &Path) -> Result<(), Fail> {
     ));
     Ok(())
 }
+
+/// Virtual time for a page's widgets under test: loading the module and
+/// rendering each widget twice.
+const WIDGET_BUDGET_MS: u32 = 30_000;
 
 /// Shows that the check can fail: a page with raw TeX, a KaTeX error, a TAB
 /// inside a rendered formula and one in a Markdown source, a stylesheet and
@@ -158,6 +166,9 @@ fn check_pages(
             .to_string();
         let mut found = |what: String| problems.push(format!("{name}: {what}"));
         math += dom.matches("class=\"katex\"").count();
+        if let Some(errors) = crate::widget_check::html_attr(&dom, "data-errors") {
+            found(format!("console error or uncaught exception: {errors}"));
+        }
         match too_wide(&dom) {
             Ok(wide) => wide
                 .into_iter()
@@ -362,6 +373,17 @@ fn too_wide(dom: &str) -> Result<Vec<String>, String> {
 }
 
 fn render(chromium: &Path, page: &Path) -> Result<(String, Vec<String>), Fail> {
+    render_with(chromium, page, "", 3000)
+}
+
+/// Renders `page` with the measuring script, opened at `fragment` (`""` or
+/// `"#widget-test"`), with `budget` ms of virtual time for its scripts.
+fn render_with(
+    chromium: &Path,
+    page: &Path,
+    fragment: &str,
+    budget: u32,
+) -> Result<(String, Vec<String>), Fail> {
     // The page itself, with the measuring script, while it renders (its own
     // name and place, which mdBook's scripts use); then restored.
     let html = std::fs::read_to_string(page)
@@ -370,17 +392,32 @@ fn render(chromium: &Path, page: &Path) -> Result<(String, Vec<String>), Fail> {
         Some(i) => format!("{}{MEASURE}{}", &html[..i], &html[i..]),
         None => format!("{html}{MEASURE}"),
     };
+    // The error recorder runs before any of the page's own scripts.
+    let with_script = match with_script.find("<head>") {
+        Some(i) => format!(
+            "{}{}{}",
+            &with_script[..i + 6],
+            crate::widget_check::ERRORS,
+            &with_script[i + 6..]
+        ),
+        None => with_script,
+    };
     let write = |text: &str| {
         std::fs::write(page, text)
             .map_err(|e| Fail(format!("cannot write {}: {e}", page.display())))
     };
     write(&with_script)?;
-    let result = render_file(chromium, page);
+    let result = render_file(chromium, page, fragment, budget);
     write(&html)?;
     result
 }
 
-fn render_file(chromium: &Path, page: &Path) -> Result<(String, Vec<String>), Fail> {
+fn render_file(
+    chromium: &Path,
+    page: &Path,
+    fragment: &str,
+    budget: u32,
+) -> Result<(String, Vec<String>), Fail> {
     let profile = std::env::temp_dir()
         .join(format!("ssm-lineage-chromium-{}", std::process::id()));
     let netlog = profile.join("netlog.json");
@@ -402,12 +439,12 @@ fn render_file(chromium: &Path, page: &Path) -> Result<(String, Vec<String>), Fa
             "--host-resolver-rules=MAP * ~NOTFOUND",
             // The book's column at a desktop width; time for the scripts.
             "--window-size=1280,900",
-            "--virtual-time-budget=3000",
         ])
+        .arg(format!("--virtual-time-budget={budget}"))
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--log-net-log={}", netlog.display()))
         .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
+        .arg(format!("file://{}{fragment}", page.display()))
         .output()
         .map_err(|e| Fail(format!("cannot run {}: {e}", chromium.display())))?;
     if !output.status.success() {

@@ -2,10 +2,13 @@
 //!
 //! - `book`: render the figures that are missing or older than their example
 //!   (the figures are committed, so a fresh clone renders none), install the
-//!   pinned mdBook tools if missing, build the book into `target/book`;
+//!   pinned mdBook tools if missing, build the widgets for WebAssembly
+//!   (adding the wasm32 target and the pinned wasm-bindgen-cli if missing),
+//!   build the book into `target/book`;
 //! - `serve`: the same book, served live;
 //! - `figures`: re-render every figure;
-//! - `browser`: load the built book in headless Chromium and check it;
+//! - `browser`: load the built book in headless Chromium and check it, and
+//!   drive every widget (`page.html#widget-test`) against the native crate;
 //! - `doc`: the API docs, with the math rendered by KaTeX (offline);
 //! - `ci`: fmt, clippy (all features), tests (and the tokenizer's, behind its
 //!   feature), docs, book, figures up to date, browser check.
@@ -14,6 +17,8 @@
 
 mod browser;
 mod tools;
+mod widget_check;
+mod widgets;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -183,9 +188,22 @@ fn figures() -> Result<(), Fail> {
     render(&figure_examples()?)
 }
 
+/// Builds the widgets' script (see [`widgets`]) and says how large it is.
+fn build_widgets() -> Result<(), Fail> {
+    let (script, wasm) = widgets::build(&root())?;
+    step(&format!(
+        "widgets: {} ({:.1} MB; the module itself {:.1} MB)",
+        widgets::SCRIPT,
+        script as f64 / 1e6,
+        wasm as f64 / 1e6
+    ));
+    Ok(())
+}
+
 fn book() -> Result<PathBuf, Fail> {
     render(&stale_examples()?)?;
     let mdbook = ensure_book_tools()?;
+    build_widgets()?;
     step("building the book");
     run(&mdbook, &["build", "book"], &root(), "mdbook build", false)?;
     let index = root().join("target/book/index.html");
@@ -201,6 +219,7 @@ fn book() -> Result<PathBuf, Fail> {
 fn serve() -> Result<(), Fail> {
     render(&stale_examples()?)?;
     let mdbook = ensure_book_tools()?;
+    build_widgets()?;
     step("serving the book at http://localhost:3000 (Ctrl-C to stop)");
     run(&mdbook, &["serve", "book"], &root(), "mdbook serve", false)
 }

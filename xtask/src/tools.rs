@@ -70,20 +70,42 @@ fn version_of(tool: &str) -> Option<String> {
 }
 
 fn ensure(tool: &str, version: &str, minutes: &str) -> Result<(), Fail> {
+    ensure_cargo_tool(tool, tool, version, minutes).map(|_| ())
+}
+
+/// Makes sure `tool` (installed by the crate `package`) reports `version`,
+/// installing it with `cargo install --locked` if not; returns the tool.
+pub fn ensure_cargo_tool(
+    tool: &str,
+    package: &str,
+    version: &str,
+    minutes: &str,
+) -> Result<PathBuf, Fail> {
     match version_of(tool) {
-        Some(v) if v == version => return Ok(()),
+        Some(v) if v == version => return Ok(PathBuf::from(tool)),
         Some(v) => step(&format!(
             "{tool} {v} found, but the book is pinned to {version}"
         )),
         None => step(&format!("{tool} not found")),
     }
     step(&format!(
-        "installing {tool} {version} with cargo install --locked (about {minutes} minutes)"
+        "installing {package} {version} with cargo install --locked (about {minutes} minutes)"
     ));
-    cargo(&["install", tool, "--version", version, "--locked", "--quiet"])
-        .map_err(|_| Fail(format!("could not install {tool} {version}: cargo install failed (see above)")))?;
+    cargo(&[
+        "install",
+        package,
+        "--version",
+        version,
+        "--locked",
+        "--quiet",
+    ])
+    .map_err(|_| {
+        Fail(format!(
+            "could not install {package} {version}: cargo install failed (see above)"
+        ))
+    })?;
     match version_of(tool) {
-        Some(v) if v == version => Ok(()),
+        Some(v) if v == version => Ok(PathBuf::from(tool)),
         _ => Err(Fail(format!(
             "{tool} {version} was installed but is not on PATH: add ~/.cargo/bin to PATH"
         ))),
