@@ -348,6 +348,16 @@ mod tests {
     }
 
     #[test]
+    fn an_exploding_linear_state_still_draws() {
+        // At ρ = 1.3 the state grows like 1.3ᵗ (about 10²²⁸ after 2000
+        // steps); the gradient norm is still ρ⁵⁰.
+        let w = rnn(1.3, Nonlinearity::Linear);
+        assert!(w.svg.contains("<svg") && w.number("capacity").is_some());
+        let grad50 = w.number("grad50").unwrap();
+        assert!((grad50 / 1.3f64.powi(50) - 1.0).abs() < PRODUCT_TOL);
+    }
+
+    #[test]
     fn a_negative_radius_shows_a_message_and_the_case_its_number() {
         let w = rnn(-1.0, Nonlinearity::Tanh);
         assert!(w.numbers.is_empty() && w.svg.contains("spectral_radius"));

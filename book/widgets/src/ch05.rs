@@ -364,6 +364,25 @@ mod tests {
     }
 
     #[test]
+    fn the_slider_corners_draw() {
+        for (re, im) in [(0.0, 0.0), (0.0, 60.0), (-3.0, 0.0)] {
+            for log_dt in [-3.5, -0.5] {
+                let w = s4d(Modes::Placed(re, im), 2, 10f64.powf(log_dt));
+                assert!(
+                    w.number("k0").is_some_and(f64::is_finite),
+                    "{re} {im} {log_dt}"
+                );
+            }
+        }
+        for init in ["lin", "inv", "real", "legs", "random"] {
+            for n in [2, 64] {
+                let w = s4d(Modes::parse(init, 0.0, 0.0), n, 10f64.powf(-0.5));
+                assert!(w.number("turn").is_some(), "{init} {n}");
+            }
+        }
+    }
+
+    #[test]
     fn bad_parameters_show_a_message_and_the_case_a_number() {
         assert!(s4d(Modes::Init(S4dInit::Lin), 3, 0.01).numbers.is_empty());
         assert!(s4d(Modes::Init(S4dInit::Lin), 8, -1.0).numbers.is_empty());
