@@ -1,6 +1,11 @@
 // Chapter 7's widget: selective copying with the model chapter 9 trains,
 // run in recurrent mode by `ch07_copying` (book/widgets/src/ch07.rs).
+// Without JavaScript the controls stay hidden and the static figure shows.
 (function () {
+  const div = document.getElementById("ch07-copying");
+  if (!div || typeof SsmWidgets === "undefined") return;
+  const controls = div.querySelector(".widget-controls");
+  if (controls) controls.hidden = false;
   SsmWidgets.register("ch07-copying", {
     controls: ["ch07-copying-tokens", "ch07-copying-layer"],
     render: (w, v) =>

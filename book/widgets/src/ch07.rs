@@ -235,15 +235,18 @@ pub fn ch07_copying(text: &str, layer: u32) -> String {
 /// channels whose largest ratio is largest, in channel order.
 fn delta_heatmap(dt: &DMatrix<f64>, layer: usize) -> Heatmap {
     let (len, channels) = dt.shape();
-    let ratio = |t: usize, ch: usize| dt[(t, ch)] / dt.column(ch).mean();
-    let peak = |ch: usize| (0..len).map(|t| ratio(t, ch)).fold(0.0, f64::max);
+    let means: Vec<f64> = (0..channels).map(|ch| dt.column(ch).mean()).collect();
+    let ratio = |t: usize, ch: usize| dt[(t, ch)] / means[ch];
+    let peaks: Vec<f64> = (0..channels)
+        .map(|ch| (0..len).map(|t| ratio(t, ch)).fold(0.0, f64::max))
+        .collect();
     let mut order: Vec<usize> = (0..channels).collect();
-    order.sort_by(|&a, &b| peak(b).total_cmp(&peak(a)));
+    order.sort_by(|&a, &b| peaks[b].total_cmp(&peaks[a]));
     let mut shown = order[..SHOWN_CHANNELS.min(channels)].to_vec();
     shown.sort_unstable();
     Heatmap {
         title: format!("Layer {layer}: Δₜ / mean Δ of each channel"),
-        x_label: "position t (the marker at 64, then the copies)".into(),
+        x_label: format!("position t (the marker at {LEN}, then the copies)"),
         y_label: format!("the {} channels whose Δ moves most", shown.len()),
         value_label: "Δₜ / mean Δ".into(),
         data: DMatrix::from_fn(shown.len(), len, |i, t| ratio(t, shown[i])),
