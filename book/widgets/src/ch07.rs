@@ -2,7 +2,7 @@
 //! places data tokens among blanks; the two-layer model that chapter 9 trains
 //! on selective copying ($L = 64$, $K = 4$; its checkpoint is embedded in the
 //! module) reads the sequence and the copy marker in recurrent mode, one
-//! token at a time ([`MambaModel::step`]), then writes one copy per placed
+//! token at a time (as [`MambaModel::step`]), then writes one copy per placed
 //! token, each fed back as the next input. The page shows the sequence with
 //! the copies, $\Delta_t$ per channel of one layer as a heatmap (each channel
 //! over its own mean, as chapter 9's figure), and the norm of each layer's
@@ -11,12 +11,13 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, DVector};
 use ssm_lineage::error::Error;
+use ssm_lineage::mamba::block::BlockCache;
+use ssm_lineage::mamba::model::check_tokens;
 use ssm_lineage::mamba::{MambaConfig, MambaModel};
 use ssm_lineage::support::figure::{Heatmap, LinePlot, PALETTE};
 use ssm_lineage::train::checkpoint;
-use ssm_lineage::train::experiment::step_sizes;
 use ssm_lineage::train::tasks::{BLANK, MARKER};
 use wasm_bindgen::prelude::wasm_bindgen;
 
@@ -150,7 +151,7 @@ impl Copying {
 /// placement, the marker, then one copy per data token, each the most
 /// likely token and fed back (the last one is not fed); records each
 /// layer's state norm after every step, and $\Delta_t$ of every position
-/// from the block's selection (Eq. M1) over the tokens fed.
+/// from each block's selection (Eq. M1) over the inputs it was stepped on.
 ///
 /// # Errors
 /// A token outside the model's vocabulary.
@@ -162,12 +163,13 @@ pub fn copy(
         placement.iter().copied().filter(|&t| t < BLANK).collect();
     let mut caches = model.empty_caches();
     let mut state_norms = vec![Vec::new(); caches.len()];
+    let mut inputs = vec![Vec::new(); caches.len()];
     let mut tokens = placement.to_vec();
     tokens.push(MARKER);
     let mut copies = Vec::with_capacity(data.len());
     let mut fed = 0;
     while fed < tokens.len() {
-        let next = model.step(tokens[fed], &mut caches)?;
+        let next = step(model, tokens[fed], &mut caches, &mut inputs)?;
         for (norms, cache) in state_norms.iter_mut().zip(&caches) {
             norms.push(cache.ssm_state.norm());
         }
@@ -180,7 +182,17 @@ pub fn copy(
             }
         }
     }
-    let deltas = step_sizes(model, &tokens)?;
+    let deltas = model
+        .layers
+        .iter()
+        .zip(&inputs)
+        .map(|((_, block), seen)| {
+            let x = DMatrix::from_fn(seen.len(), model.config.d_model, |t, j| {
+                seen[t][j]
+            }); // (len + K, d_model)
+            block.step_sizes(&block.select(&x))
+        })
+        .collect();
     Ok(Copying {
         tokens,
         data,
@@ -188,6 +200,25 @@ pub fn copy(
         deltas,
         state_norms,
     })
+}
+
+/// One token through the model in recurrent mode, as [`MambaModel::step`]
+/// does, keeping each block's input (its normed residual) in `inputs`.
+fn step(
+    model: &MambaModel,
+    token: usize,
+    caches: &mut [BlockCache],
+    inputs: &mut [Vec<DVector<f64>>],
+) -> ssm_lineage::Result<DVector<f64>> {
+    check_tokens(&[token], model.config.vocab_size)?;
+    let mut r = model.embedding.column(token).into_owned();
+    let layers = model.layers.iter().zip(caches.iter_mut()).zip(inputs);
+    for (((norm, block), cache), seen) in layers {
+        let x = norm.apply(&r);
+        r += block.step(&x, cache);
+        seen.push(x);
+    }
+    Ok(model.embedding.tr_mul(&model.norm_f.apply(&r)))
 }
 
 /// The widget: the reader's placement `text` (see [`parse_placement`]) and
@@ -419,6 +450,7 @@ pub fn cases() -> Vec<BrowserCase> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ssm_lineage::train::experiment::step_sizes;
     use ssm_lineage::train::tasks::SelectiveCopying;
 
     /// The embedded files are the checkpoint folder, read as the crate
@@ -464,8 +496,9 @@ mod tests {
     const MODES_AGREE: f64 = 1e-9;
 
     /// The copies written in recurrent mode are the most likely tokens of the
-    /// parallel forward pass over the same tokens, and the state norms are
-    /// those of the caches that prefill leaves at each length.
+    /// parallel forward pass over the same tokens; the state norms are those
+    /// of the caches that prefill leaves at each length; Δ is the parallel
+    /// pass's; and the widget's step is `MambaModel::step`, exactly.
     #[test]
     fn recurrent_copies_are_the_parallel_passs_most_likely_tokens() {
         let model = copying_model().expect("loads");
@@ -489,7 +522,19 @@ mod tests {
                 );
             }
         }
-        assert_eq!(run.deltas, step_sizes(model, &run.tokens).expect("runs"));
+        let parallel = step_sizes(model, &run.tokens).expect("runs");
+        for (recurrent, parallel) in run.deltas.iter().zip(&parallel) {
+            let scale = parallel.amax().max(1.0);
+            assert!((recurrent - parallel).amax() < MODES_AGREE * scale);
+        }
+        let mut caches = model.empty_caches();
+        let mut mine = model.empty_caches();
+        let mut inputs = vec![Vec::new(); caches.len()];
+        for &token in &run.tokens {
+            let theirs = model.step(token, &mut caches).expect("steps");
+            let ours = step(model, token, &mut mine, &mut inputs).expect("steps");
+            assert_eq!(theirs, ours);
+        }
     }
 
     #[test]
