@@ -51,9 +51,13 @@ pub fn check(book: &Path) -> Result<(), Fail> {
     let (mut problems, [math, images, links]) =
         check_pages(&chromium, book, &pages)?;
     problems.extend(control_in_sources(&crate::root().join("chapters")));
-    problems.extend(crate::widget_check::check_all(&pages, |page| {
-        render_with(&chromium, page, "#widget-test", WIDGET_BUDGET_MS)
-            .map(|(dom, _)| dom)
+    problems.extend(crate::widget_check::check_all(&pages, |page, real| {
+        let clock = if real {
+            Clock::Real(WIDGET_BUDGET_MS)
+        } else {
+            Clock::Virtual(WIDGET_BUDGET_MS)
+        };
+        render_with(&chromium, page, "#widget-test", clock).map(|(dom, _)| dom)
     })?);
     if !problems.is_empty() {
         for p in &problems {
@@ -71,9 +75,21 @@ pub fn check(book: &Path) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Virtual time for a page's widgets under test: loading the module and
-/// rendering each widget twice.
+/// Time for a page's widgets under test: loading the module and rendering
+/// each widget twice.
 const WIDGET_BUDGET_MS: u32 = 30_000;
+
+/// How long Chromium lets a page's scripts run before it dumps the DOM.
+#[derive(Debug, Clone, Copy)]
+enum Clock {
+    /// A budget of virtual time: the page runs until it is idle or the
+    /// budget is spent, deterministically, but `performance.now()` is
+    /// virtual too (a synchronous render takes "0 ms").
+    Virtual(u32),
+    /// At most this many real milliseconds (the dump may come as soon as the
+    /// page has loaded): the clock of the reported timings.
+    Real(u32),
+}
 
 /// Shows that the check can fail: a page with raw TeX, a KaTeX error, a TAB
 /// inside a rendered formula and one in a Markdown source, a stylesheet and
@@ -373,16 +389,16 @@ fn too_wide(dom: &str) -> Result<Vec<String>, String> {
 }
 
 fn render(chromium: &Path, page: &Path) -> Result<(String, Vec<String>), Fail> {
-    render_with(chromium, page, "", 3000)
+    render_with(chromium, page, "", Clock::Virtual(3000))
 }
 
 /// Renders `page` with the measuring script, opened at `fragment` (`""` or
-/// `"#widget-test"`), with `budget` ms of virtual time for its scripts.
+/// `"#widget-test"`), with `clock`'s time for its scripts.
 fn render_with(
     chromium: &Path,
     page: &Path,
     fragment: &str,
-    budget: u32,
+    budget: Clock,
 ) -> Result<(String, Vec<String>), Fail> {
     // The page itself, with the measuring script, while it renders (its own
     // name and place, which mdBook's scripts use); then restored.
@@ -416,7 +432,7 @@ fn render_file(
     chromium: &Path,
     page: &Path,
     fragment: &str,
-    budget: u32,
+    budget: Clock,
 ) -> Result<(String, Vec<String>), Fail> {
     let profile = std::env::temp_dir()
         .join(format!("ssm-lineage-chromium-{}", std::process::id()));
@@ -440,7 +456,10 @@ fn render_file(
             // The book's column at a desktop width; time for the scripts.
             "--window-size=1280,900",
         ])
-        .arg(format!("--virtual-time-budget={budget}"))
+        .arg(match budget {
+            Clock::Virtual(ms) => format!("--virtual-time-budget={ms}"),
+            Clock::Real(ms) => format!("--timeout={ms}"),
+        })
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--log-net-log={}", netlog.display()))
         .arg("--dump-dom")
