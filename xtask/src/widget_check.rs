@@ -226,3 +226,77 @@ pub fn check_all(
     }
     Ok(problems)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(expected: f64) -> BrowserCase {
+        BrowserCase {
+            widget: "w",
+            control: "w-x",
+            value: "2".into(),
+            number: "k",
+            expected,
+            tolerance: 1e-9,
+        }
+    }
+
+    fn dom(errors: &str, div: &str, test_value: &str) -> String {
+        format!(
+            "<html{errors}><body><div class=\"widget\" id=\"w\" data-widget=\"w\"{div}>\
+             <input id=\"w-x\" data-test-value=\"{test_value}\"></div></body></html>"
+        )
+    }
+
+    const DONE: &str = " data-rendered=\"1\" data-changed=\"1\" data-first-ms=\"5.0\" \
+        data-update-ms=\"2.0\" data-test-numbers=\"{&quot;k&quot;:1.5}\" data-test-done=\"1\"";
+
+    #[test]
+    fn a_widget_that_rendered_changed_and_shows_the_crates_number_passes() {
+        let found = check(&dom("", DONE, "2"), &[case(1.5)]);
+        assert!(found.problems.is_empty(), "{:?}", found.problems);
+        assert_eq!(found.timings, vec![("w".into(), 5.0, 2.0)]);
+        assert_eq!(found.cases, 1);
+    }
+
+    /// Each planted problem is found, and says what it is.
+    #[test]
+    fn every_planted_problem_is_caught() {
+        let planted = [
+            (dom("", DONE, "2"), case(1.6), "the crate computes 1.6"),
+            (dom("", DONE, "3"), case(1.5), "its case sets \"2\""),
+            (
+                dom(" data-errors=\"[&quot;boom&quot;]\"", DONE, "2"),
+                case(1.5),
+                "console error: boom",
+            ),
+            (
+                dom("", &DONE.replace("changed=\"1\"", "changed=\"0\""), "2"),
+                case(1.5),
+                "did not change",
+            ),
+            (
+                dom("", &DONE.replace("rendered=\"1\"", "rendered=\"0\""), "2"),
+                case(1.5),
+                "did not render",
+            ),
+            (dom("", "", "2"), case(1.5), "did not finish"),
+            (
+                dom("", " data-error=\"no module\"", "2"),
+                case(1.5),
+                "failed: no module",
+            ),
+        ];
+        for (page, case, problem) in planted {
+            let found = check(&page, &[case]);
+            assert!(
+                found.problems.iter().any(|p| p.contains(problem)),
+                "{problem}: {:?}",
+                found.problems
+            );
+        }
+        let found = check(&dom("", DONE, "2"), &[]);
+        assert!(found.problems[0].contains("no browser case"));
+    }
+}

@@ -29,17 +29,19 @@ pub const HEAD_DIM: usize = 4;
 /// and the drawing has at most 8 × 8 blocks.
 pub const CHUNKS: [usize; 4] = [8, 16, 32, 64];
 
-/// Random inputs as chapter 8's example draws them: entries uniform in
-/// (−1, 1), log-decays $\Delta A$ in about (−0.5, −0.01), one group of B, C.
-/// Returns `(u, a, b, c)`.
-pub fn inputs(
-    seed: u64,
-) -> (
+/// SSD's inputs `(u, a, b, c)`: per-head $u$, the log-decays $a$, and one
+/// group's $B$ and $C$.
+pub type Inputs = (
     Vec<DMatrix<f64>>,
     DMatrix<f64>,
     Vec<DMatrix<f64>>,
     Vec<DMatrix<f64>>,
-) {
+);
+
+/// Random inputs as chapter 8's example draws them: entries uniform in
+/// (−1, 1), log-decays $\Delta A$ in about (−0.5, −0.01), one group of B, C.
+/// Returns `(u, a, b, c)`.
+pub fn inputs(seed: u64) -> Inputs {
     let mut rng = seeded(seed);
     let mut m = |r: usize, c: usize| {
         DMatrix::from_fn(r, c, |_, _| rng.random_range(-1.0..1.0))
