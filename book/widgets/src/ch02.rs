@@ -125,7 +125,7 @@ fn draw(dt: f64, rule: usize) -> Result<Widget, String> {
                     })
                     .collect(),
             );
-    let mut reach: f64 = 1.15;
+    let mut reach: f64 = 1.1;
     for rule in Rule::ALL {
         let disc = discretize(&ssm, dt, rule).map_err(|e| e.to_string())?;
         let eigs = disc.eigenvalues();
@@ -137,7 +137,12 @@ fn draw(dt: f64, rule: usize) -> Result<Widget, String> {
             eigs.iter().map(|l| (l.re, l.im)).collect(),
         );
     }
-    let circle = circle.ranges(-reach..reach, -reach..reach * 1.6);
+    // Room above the points for the legend (5 of its lines take about 0.44
+    // of the panel's height), and the x span in the plot area's proportions
+    // (about 284 × 243 px in a 2 × 2 grid) so that the circle is round.
+    let (below, span) = (-1.05 * reach, 2.1 * reach / (1.0 - 0.44));
+    let half_width = span * 284.0 / 243.0 / 2.0;
+    let circle = circle.ranges(-half_width..half_width, below..below + span);
     numbers.push(("sample_error".into(), sample_error));
     let svg = grid_to_svg(&[input, output, circle], 2).map_err(|e| e.to_string())?;
     Ok(Widget { svg, numbers })
