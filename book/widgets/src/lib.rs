@@ -9,6 +9,18 @@
 //!
 //! [`browser_cases`] lists, for every widget, a control value the browser
 //! check sets and a number it must then show, computed here natively.
+//!
+//! Built by `cargo xtask book` for `wasm32-unknown-unknown` (release,
+//! optimised for size) and bound with the pinned `wasm-bindgen-cli`
+//! (`--target no-modules`); the module's bytes travel in base64 inside
+//! `chapters/widgets/ssm_widgets_wasm.js`, since a page opened from
+//! `file://` cannot fetch a `.wasm` file. The library compiles there as it
+//! is: rand's randomness comes from `getrandom`'s `wasm_js` backend, sizes
+//! are limited to [`ssm_lineage::error::MAX_VALUES`] ($2^{28}$ values on a
+//! 32-bit target), and rayon's parallel iterators run on the calling thread
+//! (rayon-core falls back to a one-thread pool when threads are unsupported;
+//! chapter 8's widget runs `ssd_chunked`'s per-head `into_par_iter` in every
+//! browser check).
 
 pub mod ch01;
 pub mod ch02;
