@@ -280,12 +280,14 @@ impl Recurrent for MambaBlock {
 }
 
 /// The depthwise causal convolution: channel $c$'s output at $t$ is
-/// $\sum_{k} w_{c,k}\, x_{t-(K-1)+k, c} + b_c$, with zeros before the start.
+/// $\sum_{k} w_{c,k}\, x_{t-(d_{conv}-1)+k, c} + b_c$, with zeros before the
+/// start.
 ///
-/// Implements Eq. (M2): $y_{t,c} = b_c + \sum_{k=0}^{K-1} w_{c,k}\, u_{t-K+1+k,\,c}$.
+/// Implements Eq. (M2): $y_{t,c} = b_c + \sum_{k=0}^{d_{conv}-1} w_{c,k}\,
+/// u_{t-d_{conv}+1+k,\,c}$.
 ///
 /// # Shapes
-/// `x`: `(len, d)`, `w`: `(d, K)`, `b`: `(d,)` → `(len, d)`.
+/// `x`: `(len, d)`, `w`: `(d, d_conv)`, `b`: `(d,)` → `(len, d)`.
 ///
 /// # Panics
 /// If `w` or `b` do not have one row per channel of `x`.

@@ -53,13 +53,15 @@ pub fn row_sums(m: &DMatrix<f64>) -> DVector<f64> {
 
 /// The backward pass of [`causal_conv`]: the taps' and the bias's gradients,
 /// and the input's, which is a correlation with the taps (each input feeds
-/// the `K` outputs after it).
+/// the `d_conv` outputs after it).
 ///
-/// Implements Eq. (G3): $\partial w_{c,k} = \sum_t \partial y_{t,c}\, x_{t-K+1+k,c}$,
-/// $\partial x_{s,c} = \sum_k w_{c,k}\, \partial y_{s+K-1-k,c}$.
+/// Implements Eq. (G3): $\partial w_{c,k} = \sum_t \partial y_{t,c}\,
+/// u_{t-d_{conv}+1+k,c}$, $\partial u_{s,c} = \sum_k w_{c,k}\,
+/// \partial y_{s+d_{conv}-1-k,c}$.
 ///
 /// # Shapes
-/// `x`, `dy`: `(len, d)`, `w`: `(d, K)` → (`(len, d)`, `(d, K)`, `(d,)`).
+/// `u`, `dy`: `(len, d)`, `w`: `(d, d_conv)` → (`(len, d)`, `(d, d_conv)`,
+/// `(d,)`).
 ///
 /// # Panics
 /// If the shapes disagree.

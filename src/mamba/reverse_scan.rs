@@ -61,8 +61,9 @@ pub fn states_by_scan(
 /// # References
 /// Mamba §3.3.2 (the scan and its backward pass); Blelloch (1990) §1.4;
 /// `csrc/selective_scan/selective_scan_bwd_kernel.cuh` in `state-spaces/mamba`
-/// (the same pairs, each with the next step's decay, scanned by cub's
-/// `InclusiveReverseScan` with the forward pass's `SSMScanOp`).
+/// (the same pairs, each with the next step's decay, scanned by its own
+/// `BlockReverseScan` of `csrc/selective_scan/reverse_scan.cuh`, built from
+/// CUB primitives, with the forward pass's `SSMScanOp`).
 // ANCHOR: adjoints_by_scan
 pub fn adjoints_by_scan(
     args: &SelectiveScan,

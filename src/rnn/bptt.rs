@@ -94,10 +94,14 @@ pub fn squared_loss(
 
 /// Backpropagation through time for [`squared_loss`].
 ///
-/// Implements Eq. (R6): with $e_t = y_t - y^\star_t$, the gradient reaching
-/// $h_t$ is $g_t = W_{hy}^\top e_t + W_{hh}^\top \delta_{t+1}$ and
-/// $\delta_t = (1 - h_t^2) \odot g_t$; the weight gradients sum
-/// $\delta_t h_{t-1}^\top$, $\delta_t u_t^\top$, $e_t h_t^\top$ over time.
+/// Implements Eq. (R6): with $\partial y_t = y_t - y^\star_t$ and the
+/// pre-activation $\tilde h_t$ ($h_t = \tanh \tilde h_t$), the gradient reaching
+/// $h_t$ is $\partial h_t = W_{hy}^\top \partial y_t + W_{hh}^\top
+/// \partial \tilde h_{t+1}$ and $\partial \tilde h_t = (1 - h_t^2) \odot
+/// \partial h_t$; the weight gradients sum $\partial \tilde h_t\, h_{t-1}^\top$,
+/// $\partial \tilde h_t\, u_t^\top$, $\partial y_t\, h_t^\top$ over time
+/// (`e_t`, `g_t`, `delta` below are $\partial y_t$, $\partial h_t$,
+/// $\partial \tilde h_t$).
 ///
 /// # Shapes
 /// `u`: `(len, input)`, `target`: `(len, output)`, `h0`: `(n,)`.
@@ -127,7 +131,7 @@ pub fn bptt(
         w_hy: DMatrix::zeros(rnn.w_hy.nrows(), n),
         b_y: DVector::zeros(rnn.b_y.len()),
     };
-    let mut delta_next = DVector::zeros(n); // δ_{t+1}, zero past the end
+    let mut delta_next = DVector::zeros(n); // ∂h̃_{t+1}, zero past the end
     for t in (0..u.nrows()).rev() {
         let h_t = hs.row(t).transpose();
         let h_prev = if t == 0 {

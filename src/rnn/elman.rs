@@ -131,7 +131,7 @@ impl ElmanRnn {
         })
     }
 
-    /// A random RNN: $W_{hh} = \rho Q$ with $Q$ a random orthogonal matrix, so
+    /// A random RNN: $W_{hh} = \rho O$ with $O$ a random orthogonal matrix, so
     /// every singular value and eigenvalue modulus of $W_{hh}$ equals $\rho$;
     /// Gaussian input and readout weights; zero biases.
     ///

@@ -54,7 +54,7 @@ impl LinearRnn {
         Ok(LinearRnn { a, b, c })
     }
 
-    /// A random stable system: $A = \rho Q$ for a random orthogonal $Q$ (every
+    /// A random stable system: $A = \rho O$ for a random orthogonal $O$ (every
     /// eigenvalue has modulus $\rho$), Gaussian $b$ and $c$ with variance $1/n$.
     ///
     /// # Errors

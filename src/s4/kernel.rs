@@ -11,8 +11,9 @@ use crate::support::fft::ifft;
 
 /// The Cauchy sum at every node.
 ///
-/// Implements Eq. (S4): $k(z_j) = \sum_n \frac{v_n}{z_j - w_n}$, a product with the
-/// Cauchy matrix $\big(\frac{1}{z_j - w_n}\big)_{jn}$, in $O(NL)$ without forming it.
+/// Implements Eq. (S4): $k(g_j) = \sum_n \frac{v_n}{g_j - \lambda_n}$ (`z` the
+/// nodes $g_j$, `w` the poles $\lambda_n$), a product with the Cauchy matrix
+/// $\big(\frac{1}{g_j - \lambda_n}\big)_{jn}$, in $O(NL)$ without forming it.
 ///
 /// # Shapes
 /// `v`, `w`: `(N,)`, `z`: `(L,)` → `(L,)`.
@@ -39,11 +40,12 @@ pub fn cauchy(
 // ANCHOR_END: cauchy
 
 /// Several Cauchy sums over the same nodes and poles, sharing the divisions:
-/// $k_m(z_j) = \sum_n \frac{v_{m,n}}{z_j - w_n}$ for every numerator $v_m$.
+/// $k_m(g_j) = \sum_n \frac{v_{m,n}}{g_j - \lambda_n}$ for every numerator $v_m$.
 /// One division per (node, pole) instead of one per sum: the fast path of
 /// [`cauchy`] for the S4 kernel, which needs $(r+1)^2$ sums at once.
 ///
-/// Implements Eq. (S4) for every numerator: $k_m(z_j) = \sum_n \frac{v_{m,n}}{z_j - w_n}$.
+/// Implements Eq. (S4) for every numerator: $k_m(g_j) = \sum_n \frac{v_{m,n}}{g_j -
+/// \lambda_n}$ (`z` the nodes $g_j$, `w` the poles $\lambda_n$).
 ///
 /// # Shapes
 /// `v`: `M × (N,)`, `z`: `(L,)`, `w`: `(N,)` → `M × (L,)`.
@@ -79,9 +81,11 @@ pub fn cauchy_many(
 
 /// The inverse of a diagonal-plus-rank-one matrix by the Woodbury identity.
 ///
-/// Implements Eq. (S5): $(R^{-1} + P Q^*)^{-1} = R - R P\,(1 + Q^* R P)^{-1} Q^* R$
-/// for diagonal $R$, in $O(N^2)$ here (the kernel only ever needs its
-/// bilinear forms, which cost $O(N)$).
+/// Implements Eq. (S5), $(R^{-1} + PP^*)^{-1} = R - RP\,(I + P^*RP)^{-1}P^*R$,
+/// for rank one and diagonal $R$, with the second factor free: `q` stands
+/// where $P$'s conjugate transpose stands (`q = p` is the chapter's form).
+/// $O(N^2)$ here (the kernel only ever needs its bilinear forms, which cost
+/// $O(N)$).
 ///
 /// # Shapes
 /// `r`, `p`, `q`: `(N,)` → `(N, N)`.
