@@ -36,7 +36,8 @@
 // its text rounded to 4 significant digits, its `data-value` exact.
 //
 // Test mode (the page opened as `page.html#widget-test`, what `cargo xtask
-// browser` does): after a widget's first render, every listed control that
+// browser` does; the page's load event waits for every test): after a
+// widget's first render, every listed control that
 // carries a `data-test-value` is set to it (a button is clicked instead) and
 // its `input` and `change` events are dispatched; once the widget is drawn
 // again, its <div> gets
@@ -55,6 +56,30 @@
   const base = here.slice(0, here.lastIndexOf("/") + 1);
   const testing = location.hash === "#widget-test";
   let module = null;
+
+  // Test mode holds the page's load event, which Chromium's --dump-dom waits
+  // for, until every widget's test is over: a hidden frame whose document
+  // stays open until then (a parent loads only when its frames have).
+  let hold = null;
+  let running = 0;
+  let parsed = false;
+  function release() {
+    if (hold && parsed && running === 0) {
+      hold.close();
+      hold = null;
+    }
+  }
+  if (testing) {
+    const frame = document.createElement("iframe");
+    frame.hidden = true;
+    (document.body || document.documentElement).appendChild(frame);
+    hold = frame.contentDocument;
+    hold.open();
+    document.addEventListener("DOMContentLoaded", () => {
+      parsed = true;
+      release();
+    });
+  }
 
   const style = document.createElement("style");
   style.textContent =
@@ -214,6 +239,12 @@
         el.addEventListener("change", () => schedule(entry));
       }
     }
+    if (testing) running += 1;
+    const over = () => {
+      if (!testing) return;
+      running -= 1;
+      release();
+    };
     entry.busy = true;
     entry.done = draw(entry)
       .then(
@@ -232,7 +263,8 @@
           else console.warn("widget " + id + ": the static figure stays:", e);
         },
       )
-      .catch((e) => fail(entry, e));
+      .catch((e) => fail(entry, e))
+      .finally(over);
   }
 
   window.SsmWidgets = { register, wasm };

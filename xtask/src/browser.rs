@@ -51,12 +51,8 @@ pub fn check(book: &Path) -> Result<(), Fail> {
     let (mut problems, [math, images, links]) =
         check_pages(&chromium, book, &pages)?;
     problems.extend(control_in_sources(&crate::root().join("chapters")));
-    problems.extend(crate::widget_check::check_all(&pages, |page, real| {
-        let clock = if real {
-            Clock::Real(WIDGET_BUDGET_MS)
-        } else {
-            Clock::Virtual(WIDGET_BUDGET_MS)
-        };
+    problems.extend(crate::widget_check::check_all(&pages, |page| {
+        let clock = Clock::Real(WIDGET_BUDGET_MS);
         render_with(&chromium, page, "#widget-test", clock).map(|(dom, _)| dom)
     })?);
     if !problems.is_empty() {
@@ -75,8 +71,8 @@ pub fn check(book: &Path) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Time for a page's widgets under test: loading the module and rendering
-/// each widget twice.
+/// The most real time a page's widgets under test may take (the dump comes
+/// as soon as widgets.js lets the page finish loading: every test over).
 const WIDGET_BUDGET_MS: u32 = 30_000;
 
 /// How long Chromium lets a page's scripts run before it dumps the DOM.
@@ -86,8 +82,8 @@ enum Clock {
     /// budget is spent, deterministically, but `performance.now()` is
     /// virtual too (a synchronous render takes "0 ms").
     Virtual(u32),
-    /// At most this many real milliseconds (the dump may come as soon as the
-    /// page has loaded): the clock of the reported timings.
+    /// At most this many real milliseconds; the dump comes when the page
+    /// has loaded. The clock of the widgets' tests and their timings.
     Real(u32),
 }
 
