@@ -116,8 +116,9 @@ proptest! {
     }
 
     /// Mamba's Theorem 1: with N = 1, A = −1, B = C = 1, exact ZOH and
-    /// Δ_t = softplus(z_t), the selective SSM is the gated recurrence
-    /// h_t = (1 − g_t) h_{t−1} + g_t x_t with g_t = σ(z_t). Both compute the
+    /// Δ_t = softplus(δ_t), the selective SSM is the gated recurrence
+    /// h_t = (1 − g_t) h_{t−1} + g_t x_t with g_t = σ(δ_t) (chapter 7's
+    /// letters; the test's local `z` is δ). Both compute the
     /// same numbers through exp and log1p: 1e-13 relative.
     #[test]
     fn theorem_1_the_selective_ssm_is_a_gate(
