@@ -89,8 +89,8 @@ enum Clock {
 
 /// Shows that the check can fail: a page with raw TeX, a KaTeX error, a TAB
 /// inside a rendered formula and one in a Markdown source, a stylesheet and
-/// an image from the network, a missing image, two broken links and
-/// struck-through text must give exactly those problems.
+/// an image from the network, a missing image, two broken links,
+/// struck-through text and a console error must give exactly those problems.
 pub fn self_test() -> Result<(), Fail> {
     let chromium = find_chromium()?;
     let dir = std::env::temp_dir().join(format!(
@@ -110,7 +110,7 @@ pub fn self_test() -> Result<(), Fail> {
         "<span class=\"katex-html\"><span>x o 0</span></span></span> here.</p>",
         "<img src=\"missing.svg\"><img src=\"http://example.com/a.png\">",
         "<a href=\"#here\">ok</a><a href=\"gone.html\">gone</a><a href=\"#nowhere\">bad</a>",
-        "<p><del>struck</del></p>",
+        "<p><del>struck</del></p><script>console.error('planted')</script>",
         "<main style=\"width:300px\"><table style=\"width:900px\"><tr><td>wide</td></tr></table>",
         "<img src=\"tiny.svg\" style=\"width:200px\"></main>",
         "</body></html>"
@@ -140,6 +140,7 @@ pub fn self_test() -> Result<(), Fail> {
         "struck-through text",
         "wider than the column: table 900 px wide in 300",
         "text of 3.0 px in figure tiny.svg",
+        "console error or uncaught exception: [\"planted\"]",
     ];
     let missed: Vec<&str> = expected
         .iter()
