@@ -29,6 +29,10 @@
 // opened from file:// cannot fetch a .wasm file) and instantiates it from the
 // bytes. Until it has rendered, and if it cannot load, the static figure shows.
 //
+// `SsmWidgets.data(name)` is a Promise of the bytes of a data file only one
+// page uses (a trained model), kept out of the module: see
+// book/widgets/page-data.txt.
+//
 // A widget is drawn again on every `input` or `change` event of its controls
 // and every click of a listed <button>. Each <output for="id"> shows its
 // control's value. Each number goes into `[data-number="key"]` inside
@@ -111,6 +115,27 @@
       document.head.appendChild(tag);
     });
     return module;
+  }
+
+  // The bytes of a data file, `chapters/widgets/data-<name>.js` (written by
+  // `cargo xtask book` from book/widgets/page-data.txt), loaded once.
+  const data = {};
+  function load(name) {
+    if (data[name]) return data[name];
+    data[name] = new Promise((resolve, reject) => {
+      const tag = document.createElement("script");
+      tag.src = base + "data-" + name + ".js";
+      tag.onerror = () =>
+        reject(new Error("data-" + name + ".js is missing: build the book with cargo xtask book"));
+      tag.onload = () => {
+        const text = atob((window.ssmWidgetsData || {})[name] || "");
+        const bytes = new Uint8Array(text.length);
+        for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+        resolve(bytes);
+      };
+      document.head.appendChild(tag);
+    });
+    return data[name];
   }
 
   function values(spec) {
@@ -267,5 +292,5 @@
       .finally(over);
   }
 
-  window.SsmWidgets = { register, wasm };
+  window.SsmWidgets = { register, wasm, data: load };
 })();
