@@ -1,7 +1,8 @@
 // Chapter 9's widget: the book's model writes in the browser. A
 // `Ch09Writer` (book/widgets/src/ch09.rs) holds the model's caches; the page
 // asks it for 16 bytes at a time and shows the text between calls, so the
-// page never freezes. A change of any control stops the text being written
+// page never freezes. The model's 2 MB come from data-book-mamba.js, which
+// only this page loads. A change of any control stops the text being written
 // (at its next 16 bytes) and writes a new one. The block is hidden without
 // JavaScript (the sample above stands alone).
 (function () {
@@ -29,6 +30,15 @@
       el.addEventListener("change", () => (epoch += 1));
     }
   }
+  // The model's weights (data-book-mamba.js, which only this page loads),
+  // handed to the module once.
+  let model = null;
+  const load = (w) => {
+    if (!model) {
+      model = SsmWidgets.data("book-mamba").then((bytes) => w.ch09_load_model(bytes));
+    }
+    return model;
+  };
   const number = (key) => div.querySelector(`.widget-numbers [data-number="${key}"]`);
   const out = (name) => {
     const o = document.getElementById(`${id}-${name}-out`);
@@ -37,6 +47,7 @@
   SsmWidgets.register(id, {
     controls: names.map((name) => `${id}-${name}`),
     render: async (w, v) => {
+      await load(w);
       const mine = epoch;
       out("temperature");
       out("top-p");

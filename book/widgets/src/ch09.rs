@@ -1,5 +1,6 @@
 //! Chapter 9's widget: the book's own language model writes in the browser.
-//! The byte-level Mamba of `examples/book-mamba/` (embedded in the module)
+//! The byte-level Mamba of `examples/book-mamba/` (its weights handed over by
+//! the page, see [`load_book_model`])
 //! reads the reader's prompt in parallel mode ([`MambaModel::prefill`]),
 //! then writes one byte per recurrent step ([`MambaModel::step`]), each drawn
 //! by [`Sampling::pick`] from a seeded generator: what
@@ -22,24 +23,58 @@ use crate::{BrowserCase, Widget};
 
 /// The book's model's `config.json`.
 const CONFIG: &str = include_str!("../../../examples/book-mamba/config.json");
-/// Its weights (`f32`, 2 MB).
-const WEIGHTS: &[u8] =
-    include_bytes!("../../../examples/book-mamba/model.safetensors");
 
-/// The embedded book model, loaded once.
+/// The book's model, once loaded.
+static MODEL: OnceLock<Result<MambaModel, String>> = OnceLock::new();
+
+/// Loads the book's model from the bytes of
+/// `examples/book-mamba/model.safetensors` (`f32`, 2 MB), once: the page
+/// passes them from `data-book-mamba.js`, which `cargo xtask book` writes
+/// (`book/widgets/page-data.txt`) and only chapter 9's page loads, so that
+/// the module every widget page loads stays small.
 ///
 /// # Errors
-/// As [`crate::ch07::load_embedded`] (the embedded files are checked by a
-/// test).
-pub fn book_model() -> Result<&'static MambaModel, String> {
-    static MODEL: OnceLock<Result<MambaModel, String>> = OnceLock::new();
+/// As [`crate::ch07::load_embedded`].
+pub fn load_book_model(weights: &[u8]) -> Result<&'static MambaModel, String> {
     MODEL
         .get_or_init(|| {
-            crate::ch07::load_embedded(CONFIG, WEIGHTS, "examples/book-mamba")
+            crate::ch07::load_embedded(CONFIG, weights, "examples/book-mamba")
                 .map_err(|e| e.to_string())
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// The book's model: as loaded by [`load_book_model`]; natively, read from
+/// `examples/book-mamba/` on first use.
+///
+/// # Errors
+/// In the browser, before [`ch09_load_model`]; natively, a file that cannot
+/// be read; and as [`load_book_model`].
+pub fn book_model() -> Result<&'static MambaModel, String> {
+    if let Some(model) = MODEL.get() {
+        return model.as_ref().map_err(Clone::clone);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/book-mamba/model.safetensors"
+        );
+        let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+        load_book_model(&bytes)
+    }
+    #[cfg(target_arch = "wasm32")]
+    Err("the model is not loaded: call ch09_load_model first".into())
+}
+
+/// [`load_book_model`] for the page, with the bytes of `data-book-mamba.js`.
+///
+/// # Errors
+/// The message to show.
+#[wasm_bindgen]
+pub fn ch09_load_model(weights: &[u8]) -> Result<(), String> {
+    load_book_model(weights).map(|_| ())
 }
 
 /// A text being written: the model's caches after the text so far, the
@@ -259,11 +294,11 @@ mod tests {
     }
 
     #[test]
-    fn the_embedded_model_is_the_books_model_folder() {
+    fn the_loaded_model_is_the_books_model_folder() {
         let folder =
             ssm_lineage::hub::load_mamba(&root().join("examples/book-mamba"))
                 .expect("the folder loads");
-        assert_eq!(&folder, book_model().expect("the embedded model loads"));
+        assert_eq!(&folder, book_model().expect("the model loads"));
     }
 
     /// The book's sample settings write, in chunks of 16 bytes, exactly the
