@@ -6,10 +6,21 @@
   if (!div || typeof SsmWidgets === "undefined") return;
   const controls = div.querySelector(".widget-controls");
   if (controls) controls.hidden = false;
+  // The model's weights (data-selective-copying.js, which only this page
+  // loads), handed to the module once.
+  let model = null;
+  const load = (w) => {
+    if (!model) {
+      model = SsmWidgets.data("selective-copying").then((b) => w.ch07_load_model(b));
+    }
+    return model;
+  };
   SsmWidgets.register("ch07-copying", {
     controls: ["ch07-copying-tokens", "ch07-copying-layer"],
-    render: (w, v) =>
-      w.ch07_copying(v["ch07-copying-tokens"], +v["ch07-copying-layer"]),
+    render: async (w, v) => {
+      await load(w);
+      return w.ch07_copying(v["ch07-copying-tokens"], +v["ch07-copying-layer"]);
+    },
   });
   // "Random placement": four data tokens at distinct random positions among
   // the 64, as the task draws them.

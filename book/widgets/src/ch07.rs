@@ -1,9 +1,9 @@
 //! Chapter 7's widget: selective copying in the reader's hands. The reader
 //! places data tokens among blanks; the two-layer model that chapter 9 trains
-//! on selective copying ($L = 64$, $K = 4$; its checkpoint is embedded in the
-//! module) reads the sequence and the copy marker in recurrent mode, one
-//! token at a time (as [`MambaModel::step`]), then writes one copy per placed
-//! token, each fed back as the next input. The page shows the sequence with
+//! on selective copying ($L = 64$, $K = 4$; the page hands its checkpoint
+//! over, see [`load_copying_model`]) reads the sequence and the copy marker
+//! in recurrent mode, one token at a time (as [`MambaModel::step`]), then
+//! writes one copy per placed token, each fed back as the next input. The page shows the sequence with
 //! the copies, $\Delta_t$ per channel of one layer as a heatmap (each channel
 //! over its own mean, as chapter 9's figure), and the norm of each layer's
 //! state after every step.
@@ -26,9 +26,6 @@ use crate::{BrowserCase, Widget};
 /// The trained model's `config.json` (written by
 /// `cargo run --release --example ch09_selective_copying -- --seeds 1`).
 const CONFIG: &str = include_str!("../models/selective-copying/config.json");
-/// Its weights, in `f32` (the run's `f64` checkpoint rounded).
-const WEIGHTS: &[u8] =
-    include_bytes!("../models/selective-copying/model.safetensors");
 
 /// The positions the data tokens are placed among, $L$ (the training length).
 pub const LEN: usize = 64;
@@ -44,7 +41,7 @@ pub const SHOWN_CHANNELS: usize = 32;
 /// # Errors
 /// A configuration that does not parse or is invalid; weights that are not a
 /// valid safetensors file of the configuration's tensors.
-pub fn load_embedded(
+pub fn load_from_bytes(
     config_json: &str,
     weights: &[u8],
     name: &str,
@@ -60,19 +57,58 @@ pub fn load_embedded(
     Ok(model)
 }
 
-/// The embedded selective-copying model, loaded once.
+/// The selective-copying model, once loaded.
+static MODEL: OnceLock<Result<MambaModel, String>> = OnceLock::new();
+
+/// Loads the selective-copying model from the bytes of
+/// `models/selective-copying/model.safetensors` (`f32`, the run's `f64`
+/// checkpoint rounded), once: the page passes them from
+/// `data-selective-copying.js`, which `cargo xtask book` writes
+/// (`book/widgets/page-data.txt`) and only chapter 7's page loads.
 ///
 /// # Errors
-/// As [`load_embedded`] (the embedded files are checked by a test).
-pub fn copying_model() -> Result<&'static MambaModel, String> {
-    static MODEL: OnceLock<Result<MambaModel, String>> = OnceLock::new();
+/// As [`load_from_bytes`].
+pub fn load_copying_model(weights: &[u8]) -> Result<&'static MambaModel, String> {
     MODEL
         .get_or_init(|| {
-            load_embedded(CONFIG, WEIGHTS, "models/selective-copying")
+            load_from_bytes(CONFIG, weights, "models/selective-copying")
                 .map_err(|e| e.to_string())
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// The selective-copying model: as loaded by [`load_copying_model`];
+/// natively, read from `models/selective-copying/` on first use.
+///
+/// # Errors
+/// In the browser, before [`ch07_load_model`]; natively, a file that cannot
+/// be read; and as [`load_copying_model`].
+pub fn copying_model() -> Result<&'static MambaModel, String> {
+    if let Some(model) = MODEL.get() {
+        return model.as_ref().map_err(Clone::clone);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/models/selective-copying/model.safetensors"
+        );
+        let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+        load_copying_model(&bytes)
+    }
+    #[cfg(target_arch = "wasm32")]
+    Err("the model is not loaded: call ch07_load_model first".into())
+}
+
+/// [`load_copying_model`] for the page, with the bytes of
+/// `data-selective-copying.js`.
+///
+/// # Errors
+/// The message to show.
+#[wasm_bindgen]
+pub fn ch07_load_model(weights: &[u8]) -> Result<(), String> {
+    load_copying_model(weights).map(|_| ())
 }
 
 /// The letter a data token is written as: `A` … `N` for `0 … 13`.
@@ -453,18 +489,18 @@ mod tests {
     use ssm_lineage::train::experiment::step_sizes;
     use ssm_lineage::train::tasks::SelectiveCopying;
 
-    /// The embedded files are the checkpoint folder, read as the crate
-    /// reads any Hugging Face folder.
+    /// The model is the checkpoint folder, read as the crate reads any
+    /// Hugging Face folder.
     #[test]
-    fn the_embedded_model_is_the_checkpoint_folder() {
+    fn the_loaded_model_is_the_checkpoint_folder() {
         let dir =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("models/selective-copying");
         let from_folder =
             ssm_lineage::hub::load_mamba(&dir).expect("the folder loads");
-        let embedded = copying_model().expect("the embedded model loads");
-        assert_eq!(&from_folder, embedded);
-        assert!(embedded.config.selective);
-        assert_eq!(embedded.config.n_layer, 2);
+        let loaded = copying_model().expect("the model loads");
+        assert_eq!(&from_folder, loaded);
+        assert!(loaded.config.selective);
+        assert_eq!(loaded.config.n_layer, 2);
     }
 
     /// The share of copies right that the checkpoint must reach on fresh
@@ -472,10 +508,10 @@ mod tests {
     /// room for 128 copies written from the model's own previous ones.
     const TRAINED: f64 = 0.95;
 
-    /// The embedded checkpoint is the trained model: it copies fresh
-    /// sequences of the task it was trained on.
+    /// The checkpoint is the trained model: it copies fresh sequences of
+    /// the task it was trained on.
     #[test]
-    fn the_embedded_model_copies_fresh_sequences() {
+    fn the_model_copies_fresh_sequences() {
         let model = copying_model().expect("loads");
         let task = SelectiveCopying::new(LEN, 4).expect("valid");
         let (mut right, mut all) = (0, 0);

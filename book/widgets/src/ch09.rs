@@ -34,11 +34,11 @@ static MODEL: OnceLock<Result<MambaModel, String>> = OnceLock::new();
 /// the module every widget page loads stays small.
 ///
 /// # Errors
-/// As [`crate::ch07::load_embedded`].
+/// As [`crate::ch07::load_from_bytes`].
 pub fn load_book_model(weights: &[u8]) -> Result<&'static MambaModel, String> {
     MODEL
         .get_or_init(|| {
-            crate::ch07::load_embedded(CONFIG, weights, "examples/book-mamba")
+            crate::ch07::load_from_bytes(CONFIG, weights, "examples/book-mamba")
                 .map_err(|e| e.to_string())
         })
         .as_ref()
