@@ -9,10 +9,8 @@
 //!
 //! Run: `cargo run --release --example ch03_blur`
 
-use std::f64::consts::PI;
 use std::process::ExitCode;
 
-use rand::RngExt;
 use ssm_lineage::Result;
 use ssm_lineage::hippo::reconstruct::{reconstruct_legs, reconstruct_legs_lti};
 use ssm_lineage::hippo::transitions::legs;
@@ -21,7 +19,7 @@ use ssm_lineage::lssl::Rule;
 use ssm_lineage::support::figure::{
     Legend, LinePlot, Scale, exit_code, figure_path, save_grid,
 };
-use ssm_lineage::support::rng::seeded;
+use ssm_lineage::support::rng::band_limited_signal;
 
 const DT: f64 = 1e-3;
 const N: usize = 32;
@@ -38,18 +36,7 @@ fn main() -> ExitCode {
 /// A random smooth history: 16 sinusoids of random frequency below 2 cycles
 /// per time unit and random phase, scaled to an RMS of about 0.5.
 fn history(seed: u64) -> impl Fn(f64) -> f64 {
-    let mut rng = seeded(seed);
-    let parts: Vec<(f64, f64)> = (0..16)
-        .map(|_| (rng.random_range(0.0..2.0), rng.random_range(0.0..2.0 * PI)))
-        .collect();
-    move |t| {
-        parts
-            .iter()
-            .map(|(w, p)| (2.0 * PI * w * t + p).sin())
-            .sum::<f64>()
-            * 0.5
-            / 8f64.sqrt()
-    }
+    band_limited_signal(seed, 16, 2.0)
 }
 
 /// One reconstruction per moment, as (time x, value) points.

@@ -13,7 +13,6 @@
 use std::f64::consts::PI;
 use std::process::ExitCode;
 
-use rand::RngExt;
 use ssm_lineage::hippo::reconstruct::{
     reconstruct_fout, reconstruct_lagt, reconstruct_legs, reconstruct_legt_lmu,
 };
@@ -23,7 +22,7 @@ use ssm_lineage::lssl::Rule;
 use ssm_lineage::support::figure::{
     LinePlot, Scale, exit_code, figure_path, save_grid,
 };
-use ssm_lineage::support::rng::seeded;
+use ssm_lineage::support::rng::band_limited_signal;
 
 const DT: f64 = 1e-3;
 const N: usize = 64;
@@ -36,18 +35,7 @@ fn main() -> ExitCode {
 /// A band-limited random signal: 12 sinusoids of random frequency below 1.5
 /// cycles per time unit and random phase, scaled to an RMS of about 0.5.
 fn signal(seed: u64) -> impl Fn(f64) -> f64 {
-    let mut rng = seeded(seed);
-    let parts: Vec<(f64, f64)> = (0..12)
-        .map(|_| (rng.random_range(0.0..1.5), rng.random_range(0.0..2.0 * PI)))
-        .collect();
-    move |t| {
-        parts
-            .iter()
-            .map(|(w, p)| (2.0 * PI * w * t + p).sin())
-            .sum::<f64>()
-            * 0.5
-            / 6f64.sqrt()
-    }
+    band_limited_signal(seed, 12, 1.5)
 }
 
 /// (true history, reconstruction) at one moment, as (time, value) points.

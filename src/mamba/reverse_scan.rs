@@ -11,6 +11,7 @@ use nalgebra::DMatrix;
 
 use super::selective::SelectiveScan;
 use super::selective_backward::{ScanGrads, gate_backward, read_off};
+use super::views::affine_steps;
 use crate::scan::operator::Affine;
 
 /// The states $h_0 = 0, h_1, \dots, h_L$ of every channel and state, by
@@ -29,13 +30,7 @@ pub fn states_by_scan(
     let mut h = vec![DMatrix::zeros(d, n); len + 1];
     for ch in 0..d {
         for k in 0..n {
-            let steps: Vec<Affine<f64>> = (0..len)
-                .map(|t| {
-                    let (a_bar, b_bar) = args.discretized(t, ch, k);
-                    Affine::new(a_bar, b_bar * args.u[(t, ch)])
-                })
-                .collect();
-            for (t, state) in scan(&steps).iter().enumerate() {
+            for (t, state) in scan(&affine_steps(args, ch, k)).iter().enumerate() {
                 h[t + 1][(ch, k)] = state.b;
             }
         }

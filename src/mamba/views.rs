@@ -42,6 +42,28 @@ pub fn transfer_matrix(args: &SelectiveScan, channel: usize) -> DMatrix<f64> {
 }
 // ANCHOR_END: transfer_matrix
 
+/// One state's recurrence as chapter 6's affine steps: step $t$ is
+/// $h \mapsto \bar A_{t} h + \bar B_{t} u_t$ for `channel` and state `k`.
+///
+/// Implements Eq. (M4) for one channel and state, in the form of Eq. (P1).
+///
+/// # Panics
+/// If `channel` is not below d or `k` not below N.
+// ANCHOR: affine_steps
+pub fn affine_steps(
+    args: &SelectiveScan,
+    channel: usize,
+    k: usize,
+) -> Vec<Affine<f64>> {
+    (0..args.dims().0)
+        .map(|t| {
+            let (a_bar, b_bar) = args.discretized(t, channel, k);
+            Affine::new(a_bar, b_bar * args.u[(t, channel)])
+        })
+        .collect()
+}
+// ANCHOR_END: affine_steps
+
 /// The selective scan as chapter 6's chunked scan: for every channel and
 /// state, step $t$ is the affine map $h \mapsto \bar A_t h + \bar B_t u_t$;
 /// [`scan_chunked`] composes them in chunks of `chunk` steps (the chunks in
@@ -64,13 +86,7 @@ pub fn selective_scan_chunked(args: &SelectiveScan, chunk: usize) -> ScanOutput 
     let mut last_state = DMatrix::zeros(d, n);
     for ch in 0..d {
         for k in 0..n {
-            let steps: Vec<Affine<f64>> = (0..len)
-                .map(|t| {
-                    let (a_bar, b_bar) = args.discretized(t, ch, k);
-                    Affine::new(a_bar, b_bar * args.u[(t, ch)])
-                })
-                .collect();
-            let states = scan_chunked(&steps, chunk); // states[t].b = h_t
+            let states = scan_chunked(&affine_steps(args, ch, k), chunk); // states[t].b = h_t
             for (t, state) in states.iter().enumerate() {
                 ssm[(t, ch)] += args.c[(t, k)] * state.b;
             }
