@@ -56,6 +56,32 @@ pub fn orthogonal(rng: &mut StdRng, n: usize) -> DMatrix<f64> {
     q
 }
 
+/// A random band-limited signal: `parts` sinusoids of frequency drawn
+/// uniformly below `max_cycles` cycles per time unit and random phase,
+/// scaled to an RMS of about 0.5 (each sinusoid has mean square ½).
+pub fn band_limited_signal(
+    seed: u64,
+    parts: usize,
+    max_cycles: f64,
+) -> impl Fn(f64) -> f64 {
+    let mut rng = seeded(seed);
+    let waves: Vec<(f64, f64)> = (0..parts)
+        .map(|_| {
+            let cycles = rng.random_range(0.0..max_cycles);
+            (cycles, rng.random_range(0.0..2.0 * std::f64::consts::PI))
+        })
+        .collect();
+    let norm = (parts as f64 / 2.0).sqrt();
+    move |t| {
+        waves
+            .iter()
+            .map(|(w, p)| (2.0 * std::f64::consts::PI * w * t + p).sin())
+            .sum::<f64>()
+            * 0.5
+            / norm
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,31 +107,5 @@ mod tests {
             let dt = log_uniform(&mut rng, 1e-3, 1e-1);
             assert!((1e-3..=1e-1).contains(&dt));
         }
-    }
-}
-
-/// A random band-limited signal: `parts` sinusoids of frequency drawn
-/// uniformly below `max_cycles` cycles per time unit and random phase,
-/// scaled to an RMS of about 0.5 (each sinusoid has mean square ½).
-pub fn band_limited_signal(
-    seed: u64,
-    parts: usize,
-    max_cycles: f64,
-) -> impl Fn(f64) -> f64 {
-    let mut rng = seeded(seed);
-    let waves: Vec<(f64, f64)> = (0..parts)
-        .map(|_| {
-            let cycles = rng.random_range(0.0..max_cycles);
-            (cycles, rng.random_range(0.0..2.0 * std::f64::consts::PI))
-        })
-        .collect();
-    let norm = (parts as f64 / 2.0).sqrt();
-    move |t| {
-        waves
-            .iter()
-            .map(|(w, p)| (2.0 * std::f64::consts::PI * w * t + p).sin())
-            .sum::<f64>()
-            * 0.5
-            / norm
     }
 }
