@@ -36,6 +36,13 @@
 //! - Each fast path sits beside its readable definition (the oracle), and a
 //!   test checks that they agree: [`support::fft::causal_conv_fft`] against
 //!   [`support::fft::causal_conv_direct`], for instance.
+//! - The story never imports the speed: no module outside a `fast…` module
+//!   (a `fast/` folder or a `fast_*.rs` file) names one, and `tests/book.rs`
+//!   enforces it. One exception remains until the fast code is gathered in one
+//!   engine: [`s4::layer`] computes its kernels with
+//!   [`s4::fast_kernel::kernel_dplr_fast`] (the readable
+//!   [`s4::kernel::kernel_dplr`] with its Cauchy sums blocked), which a
+//!   property test holds to the readable kernel.
 //!
 //! ## Errors
 //!
